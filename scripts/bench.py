@@ -1,0 +1,101 @@
+"""Benchmark every stage: wall seconds, documents per second and peak memory (RSS).
+
+Runs the pipeline stage by stage, each in a fresh process, on the sample corpus and, when it exists,
+on the real Tengrinews week in ../shared/datasets. Prints a table per corpus (and --json writes the
+figures as one JSON object). A benchmark, not a test: it asserts nothing.
+
+    python scripts/bench.py [--corpus sample|tengrinews|all] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+STAGES = ["ingest", "language", "entities", "topics", "train-sentiment", "sentiment", "report"]
+_WRAPPER = (
+    "import resource, sys\n"
+    "from pipeline.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "print('BENCH_MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def _project(raw_dir: Path) -> Path:
+    proj = Path(tempfile.mkdtemp(prefix="kaznet-bench-"))
+    shutil.copytree(ROOT / "configs", proj / "configs")
+    shutil.copytree(ROOT / "data" / "raw" / "labeled", proj / "data" / "raw" / "labeled")
+    params = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    params = params.replace("raw_dir: data/raw/sample", f"raw_dir: {raw_dir}")
+    (proj / "params.yaml").write_text(params, encoding="utf-8")
+    return proj
+
+
+def _run_stage(proj: Path, stage: str) -> tuple[float, float]:
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, "--root", str(proj), stage],
+        capture_output=True, text=True, env=dict(os.environ, DVC_NO_ANALYTICS="1"),
+    )
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise SystemExit(f"stage {stage} failed:\n{out.stderr[-3000:]}")
+    rss = [ln for ln in out.stderr.splitlines() if ln.startswith("BENCH_MAXRSS_KB")]
+    return seconds, int(rss[-1].split()[1]) / 1024 if rss else float("nan")
+
+
+def bench(name: str, raw_dir: Path) -> dict:
+    proj = _project(raw_dir)
+    try:
+        figures = {}
+        for stage in STAGES:
+            seconds, rss_mb = _run_stage(proj, stage)
+            figures[stage] = {"seconds": round(seconds, 2), "peak_rss_mb": round(rss_mb, 1)}
+        import pandas as pd
+
+        n_docs = len(pd.read_parquet(proj / "data" / "processed" / "documents.parquet"))
+        n_ment = len(pd.read_parquet(proj / "data" / "processed" / "mention_sentiment.parquet"))
+        for stage, f in figures.items():
+            f["docs_per_s"] = round(n_docs / f["seconds"], 1) if f["seconds"] else None
+        return {"corpus": name, "documents": n_docs, "city_body_mentions": n_ment, "stages": figures}
+    finally:
+        shutil.rmtree(proj, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=["sample", "tengrinews", "all"], default="all")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    corpora = {"sample": ROOT / "data" / "raw" / "sample"}
+    tengri = SHARED / "tengrinews_articles_2024_04"
+    if tengri.is_dir():
+        corpora["tengrinews"] = tengri
+    elif args.corpus == "tengrinews":
+        raise SystemExit(f"{tengri} is absent")
+    if args.corpus != "all":
+        corpora = {args.corpus: corpora[args.corpus]}
+    results = [bench(name, path) for name, path in corpora.items()]
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+        return 0
+    for r in results:
+        print(f"\n{r['corpus']}: {r['documents']} documents, {r['city_body_mentions']} city-body mentions")
+        print(f"{'stage':<16}{'seconds':>9}{'docs/s':>10}{'peak MB':>10}")
+        for stage, f in r["stages"].items():
+            print(f"{stage:<16}{f['seconds']:>9.2f}{f['docs_per_s']:>10.1f}{f['peak_rss_mb']:>10.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
