@@ -28,7 +28,7 @@ class IngestParams:
 
 @dataclass(frozen=True)
 class LanguageParams:
-    backend: str = "lingua"
+    backend: str = "hybrid"
     kk_letter_share: float = 0.2
     mixed_min_share: float = 0.15
     sample_chars: int = 2000
@@ -52,16 +52,21 @@ class TopicsParams:
     svd_components: int = 100
     top_n_words: int = 10
     outlier_threshold: float = 0.3
+    vocab_min_df: int = 2
+    vocab_max_df: float = 0.5
+    batch_size: int = 32
+    embed_max_chars: int = 2000
 
 
 @dataclass(frozen=True)
 class TrainSentimentParams:
     model: str = "embed_logreg"
     embedder: str = "tfidf"
-    C: float = 2.0
+    C: float = 0.5
     class_weight: str = "balanced"
     test_share: float = 0.2
     context_sentences: int = 1
+    window_words: int = 6
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,15 @@ class SentimentParams:
 class ReportParams:
     lang: str = "ru"
     top_negative: int = 10
+    top_topics: int = 15  # topics shown in HTML/DOCX (XLSX gets all)
+    top_stories: int = 15
+    show_rows: int = 30  # rows of the other tables shown in HTML/DOCX
+    xlsx_max_rows: int = 5000  # per sheet
+    min_topic_docs: int = 3  # a new or growing topic needs at least this many documents
+    growth_ratio: float = 1.5  # a topic grows when it has this many times last week's documents
+    min_body_mentions: int = 5  # bodies with fewer rated mentions are not flagged
+    min_person_docs: int = 2  # a person is listed when named in this many articles
+    spike_ratio: float = 2.0  # a day is a spike at this many times the median day
 
 
 @dataclass(frozen=True)
