@@ -54,11 +54,21 @@ def project(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data" / "raw" / "labeled", proj / "data" / "raw" / "labeled")
     _copy_sample(proj / "data" / "raw" / "sample")
-    out = _dvc(proj, "init", "--no-scm", "-q")
+    _git(proj, "init", "-q")
+    out = _dvc(proj, "init", "-q")
     assert out.returncode == 0, out.stderr
     out = _dvc(proj, "repro")
     assert out.returncode == 0, f"dvc repro failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    _git(proj, "add", "-A")
+    _git(proj, "commit", "-qm", "baseline")
     return proj
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=project, check=True, capture_output=True,
+    )
 
 
 def test_second_repro_runs_nothing(project: Path) -> None:
@@ -95,3 +105,11 @@ def test_every_stage_wrote_its_table(project: Path) -> None:
     mentions = io.read_table(paths.table(schema.MENTIONS), schema.MENTIONS)
     assert "almaty_akimat" in set(mentions["body_id"].dropna())
     assert (paths.metrics / "sentiment.json").exists()
+
+
+def test_exp_run_gives_metrics_diff(project: Path) -> None:
+    out = _dvc(project, "exp", "run", "-S", "train_sentiment.C=0.3")
+    assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    diff = _dvc(project, "metrics", "diff", "--json")
+    assert diff.returncode == 0, diff.stderr
+    assert "metrics/sentiment.json" in diff.stdout
