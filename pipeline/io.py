@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 from pipeline.schema import SCHEMA_VERSION, Table
 
 _VERSION_KEY = b"kaznet_schema_version"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class SchemaError(ValueError):
@@ -32,6 +34,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs are for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
