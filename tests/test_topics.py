@@ -1,0 +1,311 @@
+"""Topic words (Russian lemmas, Kazakh stems, stop words) and the topics stage on synthetic docs."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import schema
+from pipeline.config import Params, TopicsParams
+from pipeline.embeddings import TfidfEmbedder
+from pipeline.io import read_table, write_table
+from pipeline.paths import Paths
+from pipeline.topic_words import (
+    TopicAnalyzer,
+    build_vocabulary,
+    kk_stem,
+    load_stopwords,
+    make_vectorizer,
+)
+from pipeline.topics import OUTLIER, _reassign_outliers, fit_topics, run
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20260101
+PARAMS = TopicsParams(min_cluster_size=8, min_samples=3, umap_neighbors=10, svd_components=20)
+
+# Four clearly separated themes, two Russian and two Kazakh, in several inflected forms.
+THEMES = {
+    "roads": ("ru", "пробки дорога дороги ремонт светофор водитель водители автобус улица развязка "
+                    "трамвай перекрёсток асфальт"),
+    "air": ("ru", "смог смогом воздух выбросы ТЭЦ экология загрязнение газ уголь фильтры дышать "
+                  "качество воздуха"),
+    "school": ("kk", "мектеп мектептерде оқушы оқушылар мұғалім сабақ білім сынып оқулық емтихан "
+                     "ұстаз бағдарлама"),
+    "flood": ("kk", "су тасқыны өзен өзеннің құтқарушылар көктем жаңбыр көпір тұрғындар эвакуация "
+                    "судың апат"),
+}
+
+
+def synthetic_corpus(n_per_theme: int = 30, seed: int = 1) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for theme, (lang, vocab) in THEMES.items():
+        words = vocab.split()
+        for i in range(n_per_theme):
+            w = rng.sample(words, 7)
+            rows.append({
+                "doc_id": f"{theme}-{i:03d}",
+                "title": " ".join(w[:3]).capitalize(),
+                "text": " ".join(w[3:]) + ". " + " ".join(rng.sample(words, 6)) + ".",
+                "lang": lang,
+                "week": f"2026-W{10 + i % 3:02d}",
+                "story_id": f"{theme}-{i:03d}",
+                "is_near_duplicate": False,
+                "theme": theme,
+            })
+    df = pd.DataFrame(rows)
+    # two reposts of roads-000 (one with an edited title) that must inherit its topic
+    for j in (1, 2):
+        dup = df.iloc[0].copy()
+        dup["doc_id"], dup["is_near_duplicate"] = f"zz-dup-{j}", True
+        dup["title"] = f"{dup['title']} (перепечатка {j})"
+        df = pd.concat([df, dup.to_frame().T], ignore_index=True)
+    return df.astype({"is_near_duplicate": bool})
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> TopicAnalyzer:
+    return TopicAnalyzer(load_stopwords())
+
+
+@pytest.fixture(scope="session")
+def corpus() -> pd.DataFrame:
+    return synthetic_corpus()
+
+
+@pytest.fixture(scope="session")
+def fitted(corpus, analyzer):
+    emb = TfidfEmbedder(analyzer, PARAMS.svd_components, SEED)
+    return fit_topics(corpus, emb, PARAMS, seed=SEED, analyzer=analyzer)
+
+
+# -- topic words ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, lang, expected",
+    [
+        ("акимата акиматом акиматы", "ru", ["акимат"] * 3),
+        ("жителями жителей", "ru", ["житель", "житель"]),
+        ("Токаев Токаева Токаеву", "ru", ["токаев"] * 3),  # a surname, not "токай"
+        ("Бектенова Сагинтаева", "ru", ["бектенов", "сагинтаев"]),
+        ("Жетысу Аль-Фараби", "ru", ["жетысу", "аль-фараби"]),  # unknown names kept as written
+        ("ДЧС и ЦОН", "ru", ["дчс", "цон"]),  # abbreviations are not inflected
+        ("Медеуского района", "ru", ["медеуский", "район"]),
+        ("дорожное движение", "ru", ["дорожный", "движение"]),
+        ("тенге", "ru", []),  # stop word
+    ],
+)
+def test_russian_lemmas(analyzer, text, lang, expected):
+    assert analyzer.tokens(text, lang) == expected
+
+
+@pytest.mark.parametrize(
+    "words, stem",
+    [
+        ("әкімдігінің әкімдігімен әкімдікке әкімдік", "акимдик"),
+        ("акимдигинин акимдигимен", "акимдик"),  # typed without Kazakh letters
+        ("қаласының қаланы қалада қаласы", "кала"),
+        ("Алматы Алматыда Алматының", "алмат"),  # a key, consistent for every form
+        ("аудан ауданда ауданның ауданында", "аудан"),
+        ("мектептерде мектеп мектептер", "мектеп"),
+        ("жолдарды жол", "жол"),
+    ],
+)
+def test_kazakh_forms_share_one_stem(words, stem):
+    assert {kk_stem(w) for w in words.split()} == {stem}
+
+
+def test_kazakh_document_stems_words_without_kazakh_letters(analyzer):
+    # In a Kazakh document every word is stemmed, also when typed with Russian letters.
+    assert analyzer.tokens("Акимдигинин жумысы", "kk")[0] == "акимдик"
+    # In a Russian document only words with Kazakh letters are.
+    assert analyzer.tokens("акимата әкімдігінің", "ru") == ["акимат", "акимдик"]
+    # Unknown language: a sentence full of Kazakh letters is Kazakh.
+    assert analyzer.tokens("Алматы қаласының әкімдігі", None) == ["алмат", "кала", "акимдик"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "сообщает пресс-служба",
+        "как сообщили в пресс-службе, tengrinews kz",
+        "және бойынша туралы",
+        "Nur.kz сообщает, что",
+    ],
+)
+def test_stop_words_and_boilerplate_are_dropped(analyzer, text):
+    assert analyzer.tokens(text) == []
+
+
+def test_lookalike_letters_are_fixed(analyzer):
+    assert analyzer.tokens("aкимат", "ru") == ["акимат"]  # Latin a
+
+
+def test_vocabulary_counts_articles_not_topics():
+    analysed = ["акимат дорога", "акимат смог", "акимат дорога ремонт", "смог"]
+    vocab = build_vocabulary(analysed, min_df=2, max_df=0.9)
+    assert "ремонт" not in vocab  # in one article only
+    assert {"дорога", "смог", "акимат дорога"} <= set(vocab)
+    assert "акимат" in vocab  # 3 of 4 articles < 0.9
+    assert "акимат" not in build_vocabulary(analysed, min_df=1, max_df=0.5)
+    x = make_vectorizer(vocab).fit(["акимат дорога акимат дорога"]).transform(["акимат дорога"])
+    assert x.shape[1] == len(vocab)  # fitting on one concatenated document keeps the vocabulary
+
+
+def test_vocabulary_fallbacks():
+    assert build_vocabulary(["один", "два"], min_df=2) == ["два", "один"]  # tiny corpus: all terms
+    assert build_vocabulary(["", ""]) == []
+    with pytest.raises(ValueError, match="empty"):
+        make_vectorizer([])
+
+
+# -- fit_topics -----------------------------------------------------------------------------------
+def test_four_themes_found(fitted, corpus):
+    doc_topics, topics, weeks, model = fitted
+    assert model is not None
+    real = topics[topics["topic_id"] != OUTLIER]
+    assert len(real) == 4
+    merged = doc_topics.merge(corpus[["doc_id", "theme", "lang"]], on="doc_id")
+    clustered = merged[merged["topic_id"] != OUTLIER]
+    assert len(clustered) >= 0.9 * len(merged)
+    purity = clustered.groupby("topic_id")["theme"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert (purity >= 0.9).all()
+    for _, row in real.iterrows():
+        lang = merged.loc[merged["topic_id"] == row["topic_id"], "lang"].mode()[0]
+        assert row["share_kk"] == pytest.approx(1.0 if lang == "kk" else 0.0, abs=0.1)
+
+
+def test_tables_match_schema_and_add_up(fitted, corpus, tmp_path):
+    doc_topics, topics, weeks, _ = fitted
+    for df, table in ((doc_topics, schema.DOC_TOPICS), (topics, schema.TOPICS),
+                      (weeks, schema.TOPIC_WEEKS)):
+        write_table(df, tmp_path / table.filename, table)  # raises on a schema mismatch
+    assert len(doc_topics) == len(corpus) and doc_topics["doc_id"].is_unique
+    assert topics["size"].sum() == len(corpus) == weeks["n_docs"].sum()
+    assert topics["share"].sum() == pytest.approx(1.0)
+    assert doc_topics["topic_prob"].between(0, 1).all()
+    real = topics[topics["topic_id"] != OUTLIER]
+    assert real["topic_id"].tolist() == list(range(len(real)))
+    keys = list(zip(-real["size"], real["label"], strict=True))
+    assert keys == sorted(keys)  # ids by size, then label
+    for _, row in real.iterrows():
+        assert row["label"] and len(row["top_words"]) == PARAMS.top_n_words
+        assert len(row["example_titles"]) == 3
+
+
+def test_topic_words_are_lemmas_without_stop_words(fitted):
+    _, topics, _, _ = fitted
+    words = {w for ws in topics["top_words"] for w in ws}
+    assert "сообщать" not in words and "және" not in words
+    roads = topics[topics["top_words"].map(lambda ws: "водитель" in ws)]
+    assert len(roads) == 1  # "водители" and "водитель" are one term
+    assert "водители" not in words
+
+
+def test_near_duplicates_take_their_story_topic(fitted):
+    doc_topics, _, _, _ = fitted
+    t = doc_topics.set_index("doc_id")["topic_id"]
+    assert t["zz-dup-1"] == t["zz-dup-2"] == t["roads-000"]
+
+
+def test_same_input_same_bytes(fitted, corpus, analyzer, tmp_path):
+    again = fit_topics(corpus.sample(frac=1.0, random_state=3), TfidfEmbedder(
+        analyzer, PARAMS.svd_components, SEED), PARAMS, seed=SEED, analyzer=analyzer)
+    for first, second, table in zip(fitted[:3], again[:3],
+                                    (schema.DOC_TOPICS, schema.TOPICS, schema.TOPIC_WEEKS),
+                                    strict=True):
+        pd.testing.assert_frame_equal(first, second)
+        write_table(first, tmp_path / "a.parquet", table)
+        write_table(second, tmp_path / "b.parquet", table)
+        assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "n_docs, expected_topics",
+    [
+        (0, set()),  # nothing: empty tables
+        (5, {OUTLIER}),  # fewer than min_cluster_size: all outliers
+        (12, {0}),  # too few to cluster: one topic
+    ],
+)
+def test_degenerate_input(corpus, analyzer, n_docs, expected_topics, caplog):
+    small = corpus[~corpus["is_near_duplicate"]].iloc[::10].head(n_docs)
+    doc_topics, topics, weeks, model = fit_topics(
+        small, TfidfEmbedder(analyzer, 5, SEED), PARAMS, seed=SEED, analyzer=analyzer)
+    assert model is None
+    assert set(doc_topics["topic_id"]) == expected_topics
+    assert set(topics["topic_id"]) == expected_topics and len(doc_topics) == n_docs
+    assert weeks["n_docs"].sum() == n_docs
+    if n_docs:
+        assert "degenerate input" in caplog.text
+        assert topics["top_words"].iloc[0]  # words from article counts
+
+
+def test_stop_words_only_documents_do_not_crash(analyzer):
+    df = pd.DataFrame({"doc_id": [f"d{i}" for i in range(20)], "title": [""] * 20,
+                       "text": ["и в на сообщает"] * 20, "week": ["2026-W01"] * 20})
+    doc_topics, topics, _, model = fit_topics(df, TfidfEmbedder(analyzer), PARAMS,
+                                              analyzer=analyzer)
+    assert model is None and set(doc_topics["topic_id"]) == {OUTLIER}
+    assert topics["example_titles"].iloc[0] == ["и в на сообщает"]  # no title: a text snippet
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (pd.DataFrame({"doc_id": ["a"], "title": ["x"]}), ValueError),  # missing columns
+        (pd.DataFrame({"doc_id": ["a", "a"], "title": ["x", "y"], "text": ["x", "y"],
+                       "week": ["w", "w"]}), ValueError),  # duplicate doc_id
+        ([{"doc_id": "a"}], TypeError),  # not a DataFrame
+    ],
+)
+def test_bad_input(analyzer, bad, error):
+    with pytest.raises(error):
+        fit_topics(bad, TfidfEmbedder(analyzer), PARAMS, analyzer=analyzer)
+
+
+def test_outliers_reassigned_only_when_close():
+    emb = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0.9, 0.1], [-1, 0]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    topics = np.array([0, 0, 1, 1, OUTLIER, OUTLIER])
+    new, sims = _reassign_outliers(emb, topics, threshold=0.3)
+    assert new.tolist() == [0, 0, 1, 1, 0, OUTLIER]
+    assert sims[4] > 0.9 and sims[5] < 0.3
+
+
+# -- the stage shell ------------------------------------------------------------------------------
+def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    paths = Paths(tmp_path)
+    docs = corpus.drop(columns=["lang", "theme"]).assign(
+        url="", site="tengrinews", kind="article", views=0, content_hash="", copies=1,
+        source_file="synthetic", published_utc=pd.Timestamp("2026-03-02", tz="UTC"))
+    langs = corpus[["doc_id", "lang"]].assign(confidence=1.0, share_ru=0.0, share_kk=0.0)
+    write_table(docs, paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
+    write_table(langs, paths.table(schema.LANGUAGES), schema.LANGUAGES)
+    run(Params(topics=PARAMS), paths)
+    topics = read_table(paths.table(schema.TOPICS), schema.TOPICS)
+    assert (topics["topic_id"] != OUTLIER).sum() == 4
+    assert read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS).shape[0] == len(corpus)
+    model_dir = paths.models / "topics" / "model"
+    assert (model_dir / "meta.json").exists()
+    assert list((model_dir / "bertopic").glob("*.safetensors"))
+    assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
+
+
+# -- evaluation metrics ---------------------------------------------------------------------------
+def test_npmi_and_diversity():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from pipeline.eval_topics import diversity, npmi
+
+    docs = ["смог тэц", "смог тэц", "дорога пробка", "дорога пробка"]
+    cv = CountVectorizer(token_pattern=r"\S+")
+    assert npmi([["смог", "тэц"]], docs, cv) == pytest.approx(1.0)  # always together
+    assert npmi([["смог", "дорога"]], docs, cv) == pytest.approx(-1.0)  # never together
+    assert diversity([["смог", "тэц"], ["дорога", "пробка"]]) == 1.0
+    assert diversity([["смог", "тэц"], ["смог", "пробка"]]) == 0.75
