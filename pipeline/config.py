@@ -39,6 +39,7 @@ class EntitiesParams:
     use_ner: bool = True
     ner_scope: str = "almaty"
     workers: int = 2
+    ner_context: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,350 @@
+"""The `entities` stage: city bodies (gazetteer, Russian and Kazakh) and PER/ORG/LOC (natasha).
+
+Reads DOCUMENTS and SENTENCES, writes MENTIONS and DOC_ENTITIES.
+
+- Every sentence goes through the gazetteer (it is language-agnostic: Russian lemmas and Kazakh
+  stems). A document with no trigger word costs one regex search.
+- natasha NER runs on the Russian sentences of Almaty-related documents (`ner_scope: almaty`;
+  with `ner_context: N` only those within N sentences of a body or Almaty place) or on every
+  Russian sentence (`all`). Kazakh sentences get gazetteer mentions only (no Kazakh NER yet).
+- Mentions of the trap body (the Almaty *region* akimat) are written with label ORG and their
+  body_id, so they stay visible but never count as a city body.
+- natasha ORG/LOC spans that overlap a gazetteer span are dropped (the gazetteer span, with its
+  canonical id, is the better description of the same words).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import schema
+from pipeline.config import ConfigError, Params
+from pipeline.gazetteer import DocLinks, Gazetteer
+from pipeline.io import read_table, write_json, write_jsonl, write_table
+from pipeline.paths import Paths
+
+log = logging.getLogger(__name__)
+
+# ner(texts) -> one list of (start, end, label) per text; label in PER | ORG | LOC
+NER = Callable[[list[str]], list[list[tuple[int, int, str]]]]
+NER_LABELS = ("PER", "ORG", "LOC")
+NER_SCOPES = ("almaty", "all")
+SKIPPED_FILE = "entities_skipped.jsonl"
+_NER_BATCH = 64
+
+
+class NatashaNER:
+    """natasha's news NER (slovnet + navec, shipped inside the wheel), loaded once."""
+
+    def __init__(self) -> None:
+        from natasha import NewsEmbedding, NewsNERTagger
+
+        self.tagger = NewsNERTagger(NewsEmbedding())
+
+    def __call__(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        return [[(s.start, s.stop, s.type) for s in markup.spans]
+                for markup in self.tagger.map(texts)]
+
+
+@dataclass
+class _Doc:
+    doc_id: str
+    text: str
+    date: str | None
+    sentences: list[tuple[int, int, int, str]]  # (sent_id, start, end, lang)
+
+
+def extract(
+    documents: pd.DataFrame,
+    sentences: pd.DataFrame,
+    gazetteer: Gazetteer,
+    ner: NER | None,
+    ner_scope: str = "almaty",
+    skipped: list[dict[str, Any]] | None = None,
+    ner_context: int = -1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """City-body and NER mentions of `documents`, and one summary row per document.
+
+    Args:
+        documents: a DOCUMENTS frame (doc_id, text, published_utc are used).
+        sentences: a SENTENCES frame: offsets into documents.text and a lang per sentence.
+        gazetteer: the compiled knowledge base.
+        ner: natasha-like NER callable, or None for gazetteer only.
+        ner_scope: "almaty" (NER only on Almaty-related documents) or "all" (every Russian
+            sentence of every document).
+        skipped: if given, sentences set aside (bad offsets, unknown doc) are appended here.
+        ner_context: with scope "almaty", NER only the sentences within this many sentences of
+            a city body or Almaty place (-1: every Russian sentence of those documents).
+
+    Returns:
+        (MENTIONS frame, DOC_ENTITIES frame).
+    """
+    _check_inputs(documents, sentences, ner_scope)
+    docs = _assemble(documents, sentences, skipped if skipped is not None else [])
+    mention_rows: list[dict[str, Any]] = []
+    entity_rows: list[dict[str, Any]] = []
+    linked = [(doc, gazetteer.link(doc.text, doc.sentences, doc.date)) for doc in docs]
+    ner_spans = _run_ner(linked, ner, ner_scope, ner_context)
+    for doc, links in linked:
+        rows = _body_rows(doc, links, gazetteer)
+        rows += _ner_rows(doc, ner_spans.get(doc.doc_id, []), rows)
+        rows.sort(key=lambda r: (r["start"], r["end"]))
+        mention_rows += rows
+        entity_rows.append(_doc_entity_row(doc, links, rows, gazetteer))
+    return _frame(mention_rows, schema.MENTIONS), _frame(entity_rows, schema.DOC_ENTITIES)
+
+
+def _check_inputs(documents: pd.DataFrame, sentences: pd.DataFrame, ner_scope: str) -> None:
+    for frame, table in ((documents, schema.DOCUMENTS), (sentences, schema.SENTENCES)):
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"extract() needs a {table.name} DataFrame, got {type(frame).__name__}")
+    need = {"doc_id", "text"} - set(documents.columns)
+    need_s = {"doc_id", "sent_id", "start", "end", "lang"} - set(sentences.columns)
+    if need or need_s:
+        raise ValueError(f"missing columns: documents {sorted(need)}, sentences {sorted(need_s)}")
+    if ner_scope not in NER_SCOPES:
+        raise ConfigError(f"params.yaml [entities].ner_scope must be one of {NER_SCOPES}, "
+                          f"got {ner_scope!r}")
+
+
+def _assemble(documents: pd.DataFrame, sentences: pd.DataFrame,
+              skipped: list[dict[str, Any]]) -> list[_Doc]:
+    """Join sentences to their documents; bad sentences go to `skipped` with a reason."""
+    docs: dict[str, _Doc] = {}
+    dates = _dates(documents)
+    for doc_id, text, date in zip(documents["doc_id"], documents["text"], dates, strict=True):
+        docs[str(doc_id)] = _Doc(str(doc_id), text if isinstance(text, str) else "", date, [])
+    ordered = sentences.sort_values(["doc_id", "sent_id"], kind="stable")
+    for doc_id, sent_id, start, end, lang in zip(
+        ordered["doc_id"], ordered["sent_id"], ordered["start"], ordered["end"], ordered["lang"],
+        strict=True,
+    ):
+        doc = docs.get(str(doc_id))
+        reason = _bad_sentence(doc, start, end)
+        if reason:
+            skipped.append({"doc_id": str(doc_id), "sent_id": int(sent_id), "reason": reason})
+            continue
+        doc.sentences.append((int(sent_id), int(start), int(end), str(lang)))
+    if skipped:
+        log.warning("entities: %d sentences set aside (bad offsets or unknown doc_id)",
+                    len(skipped))
+    return list(docs.values())
+
+
+def _bad_sentence(doc: _Doc | None, start: Any, end: Any) -> str:
+    if doc is None:
+        return "doc_id not in documents"
+    if pd.isna(start) or pd.isna(end):
+        return "missing offsets"
+    if not 0 <= int(start) < int(end) <= len(doc.text):
+        return f"offsets {start}:{end} outside text of length {len(doc.text)}"
+    return ""
+
+
+def _dates(documents: pd.DataFrame) -> list[str | None]:
+    if "published_utc" not in documents.columns:
+        return [None] * len(documents)
+    stamps = pd.to_datetime(documents["published_utc"], utc=True, errors="coerce")
+    return [None if pd.isna(s) else s.strftime("%Y-%m-%d") for s in stamps]
+
+
+def _ner_sentences(doc: _Doc, links: DocLinks, scope: str, context: int) -> list[int]:
+    """Positions in doc.sentences that NER should read."""
+    if scope == "all" or (links.almaty_related and context < 0):
+        return list(range(len(doc.sentences)))
+    if not links.almaty_related:
+        return []
+    hits = [link.start for link in links.links] + [s for s, _ in links.almaty_places]
+    near: set[int] = set()
+    for pos, (_, start, end, _) in enumerate(doc.sentences):
+        if any(start <= h < end for h in hits):
+            near.update(range(pos - context, pos + context + 1))
+    return sorted(p for p in near if 0 <= p < len(doc.sentences))
+
+
+def _run_ner(linked: list[tuple[_Doc, DocLinks]], ner: NER | None, scope: str, context: int
+             ) -> dict[str, list[tuple[int, int, int, str]]]:
+    """(sent_id, start, end, label) per doc, document offsets; Russian sentences only."""
+    if ner is None:
+        return {}
+    jobs: list[tuple[str, int, int]] = []  # (doc_id, sent_id, sentence start)
+    texts: list[str] = []
+    for doc, links in linked:
+        for pos in _ner_sentences(doc, links, scope, context):
+            sent_id, start, end, lang = doc.sentences[pos]
+            if lang == "ru":
+                jobs.append((doc.doc_id, sent_id, start))
+                texts.append(doc.text[start:end])
+    out: dict[str, list[tuple[int, int, int, str]]] = {}
+    for i in range(0, len(texts), _NER_BATCH):
+        for (doc_id, sent_id, offset), spans in zip(
+            jobs[i:i + _NER_BATCH], ner(texts[i:i + _NER_BATCH]), strict=True
+        ):
+            out.setdefault(doc_id, []).extend(
+                (sent_id, offset + s, offset + e, label) for s, e, label in spans
+                if label in NER_LABELS
+            )
+    return out
+
+
+def _body_rows(doc: _Doc, links: DocLinks, gazetteer: Gazetteer) -> list[dict[str, Any]]:
+    return [
+        {
+            "doc_id": doc.doc_id, "sent_id": link.sent_id, "start": link.start, "end": link.end,
+            "text": doc.text[link.start:link.end],
+            "label": "BODY" if link.city_body else "ORG",
+            "body_id": link.body_id, "lang": link.lang, "source": "gazetteer",
+        }
+        for link in links.links
+    ]
+
+
+def _ner_rows(doc: _Doc, spans: Iterable[tuple[int, int, int, str]],
+              body_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    taken = [(r["start"], r["end"]) for r in body_rows]
+    rows = []
+    for sent_id, start, end, label in spans:
+        if label != "PER" and any(start < e and s < end for s, e in taken):
+            continue
+        rows.append({
+            "doc_id": doc.doc_id, "sent_id": sent_id, "start": start, "end": end,
+            "text": doc.text[start:end], "label": label, "body_id": None, "lang": "ru",
+            "source": "natasha",
+        })
+    return rows
+
+
+def _doc_entity_row(doc: _Doc, links: DocLinks, rows: Sequence[dict[str, Any]],
+                    gazetteer: Gazetteer) -> dict[str, Any]:
+    bodies = list(dict.fromkeys(k.body_id for k in links.links if k.city_body))
+    persons = list(dict.fromkeys(
+        person_name(r["text"], gazetteer.lem.morph) for r in rows if r["label"] == "PER"
+    ))
+    return {
+        "doc_id": doc.doc_id, "almaty_related": links.almaty_related, "bodies": bodies,
+        "persons": [p for p in persons if p], "n_mentions": len(rows),
+    }
+
+
+def person_name(text: str, morph: Any) -> str:
+    """A person span in the nominative, for counting ("Ерболата Досаева" -> "Ерболат Досаев").
+
+    The gender of the first name (when pymorphy3 knows it) picks the surname reading, so
+    "Анна Токаева" stays feminine; otherwise an inflected reading beats a nominative one.
+    """
+    words = text.split()
+    readings = [[p for p in morph.parse(w) if {"Name", "Surn", "Patr"} & set(p.tag.grammemes)]
+                for w in words]
+    gender = next((p.tag.gender for rs in readings for p in rs if "Name" in p.tag), None)
+    out = []
+    for word, named in zip(words, readings, strict=True):
+        if not named:
+            form = word.lower()
+        else:
+            named.sort(key=lambda p: (gender is not None and p.tag.gender != gender,
+                                      gender is None and p.tag.case == "nomn"))
+            form = named[0].normal_form
+        out.append("-".join(part[:1].upper() + part[1:] for part in form.split("-")))
+    return " ".join(out)
+
+
+def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pd.DataFrame:
+    arrow = table.schema
+    if not rows:
+        return arrow.empty_table().to_pandas()
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=arrow).to_pandas()
+
+
+# ---- parallel shell ---------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(gazetteer: Gazetteer, ner: NER | None, scope: str, context: int) -> None:
+    _WORKER.update(gazetteer=gazetteer, ner=ner, scope=scope, context=context)
+
+
+def _work(chunk: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                              list[dict[str, Any]]]:
+    skipped: list[dict[str, Any]] = []
+    mentions, doc_entities = extract(chunk[0], chunk[1], _WORKER["gazetteer"], _WORKER["ner"],
+                                     _WORKER["scope"], skipped, _WORKER["context"])
+    return mentions, doc_entities, skipped
+
+
+def extract_parallel(
+    documents: pd.DataFrame, sentences: pd.DataFrame, gazetteer: Gazetteer, ner: NER | None,
+    ner_scope: str = "almaty", workers: int = 2, chunk_docs: int = 500,
+    skipped: list[dict[str, Any]] | None = None, ner_context: int = -1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`extract` over chunks of documents in `workers` forked processes (models shared)."""
+    chunks = _chunks(documents, sentences, chunk_docs)
+    if workers <= 1 or len(chunks) <= 1:
+        results = [extract(d, s, gazetteer, ner, ner_scope, skipped, ner_context) for d, s in
+                   tqdm(chunks, desc="entities", unit="chunk", disable=len(chunks) < 2)]
+    else:
+        ctx = get_context("fork")  # the children inherit the loaded models; nothing is pickled
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(gazetteer, ner, ner_scope, ner_context)) as pool:
+            results = []
+            for mentions, doc_entities, bad in tqdm(pool.map(_work, chunks), total=len(chunks),
+                                                    desc="entities", unit="chunk"):
+                results.append((mentions, doc_entities))
+                if skipped is not None:
+                    skipped.extend(bad)
+    if not results:
+        return _frame([], schema.MENTIONS), _frame([], schema.DOC_ENTITIES)
+    return (pd.concat([r[0] for r in results], ignore_index=True),
+            pd.concat([r[1] for r in results], ignore_index=True))
+
+
+def _chunks(documents: pd.DataFrame, sentences: pd.DataFrame, size: int
+            ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    out = []
+    by_doc = sentences.groupby("doc_id", sort=False).indices if len(sentences) else {}
+    for i in range(0, len(documents), size):
+        part = documents.iloc[i:i + size]
+        idx = [j for d in part["doc_id"] for j in by_doc.get(d, [])]
+        out.append((part, sentences.iloc[sorted(idx)]))
+    known = set(documents["doc_id"])
+    orphans = sentences[~sentences["doc_id"].isin(known)] if len(sentences) else sentences
+    if len(orphans) and out:
+        out[-1] = (out[-1][0], pd.concat([out[-1][1], orphans]))
+    return out
+
+
+def run(params: Params, paths: Paths) -> None:
+    """Read DOCUMENTS + SENTENCES, write MENTIONS + DOC_ENTITIES (and a skipped-rows file)."""
+    cfg = params.entities
+    documents = read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
+    sentences = read_table(paths.table(schema.SENTENCES), schema.SENTENCES)
+    gazetteer = Gazetteer.from_yaml(paths.root / "configs" / "city_bodies.yaml")
+    ner = NatashaNER() if cfg.use_ner else None
+    skipped: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    mentions, doc_entities = extract_parallel(documents, sentences, gazetteer, ner,
+                                              cfg.ner_scope, cfg.workers, skipped=skipped,
+                                              ner_context=cfg.ner_context)
+    seconds = time.perf_counter() - t0
+    write_table(mentions, paths.table(schema.MENTIONS), schema.MENTIONS)
+    write_table(doc_entities, paths.table(schema.DOC_ENTITIES), schema.DOC_ENTITIES)
+    write_jsonl(paths.processed / SKIPPED_FILE, skipped)
+    summary = {
+        "documents": len(documents), "seconds": round(seconds, 2),
+        "docs_per_s": round(len(documents) / seconds, 1) if seconds > 0 else None,
+        "almaty_related": int(doc_entities["almaty_related"].sum()) if len(doc_entities) else 0,
+        "body_mentions": int((mentions["label"] == "BODY").sum()) if len(mentions) else 0,
+        "skipped_sentences": len(skipped),
+    }
+    write_json(paths.metrics / "entities_run.json", summary)
+    log.info("entities: %s", summary)
