@@ -48,6 +48,7 @@ class TopicsParams:
     model_dir: str = ""
     min_cluster_size: int = 8
     min_samples: int = 3
+    cluster_selection: str = "leaf"
     umap_neighbors: int = 15
     umap_components: int = 5
     svd_components: int = 100

@@ -187,7 +187,7 @@ def _fit_bertopic(
     )
     hdbscan_model = HDBSCAN(
         min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
-        metric="euclidean", cluster_selection_method="eom", prediction_data=True,
+        metric="euclidean", cluster_selection_method=params.cluster_selection, prediction_data=True,
     )
     model = BERTopic(
         language="multilingual",  # never "english": that strips every Cyrillic letter
