@@ -22,7 +22,7 @@ class IngestParams:
     raw_dir: str = "data/raw/sample"
     near_dup_threshold: float = 0.8
     num_perm: int = 64
-    min_text_chars: int = 20
+    min_text_chars: int = 5
     max_text_chars: int = 200_000
 
 
