@@ -1,3 +1,3 @@
-"""kaznet-monitor: what Almaty residents discuss online and how they feel about the city's government."""
+"""kaznet-monitor: what Almaty residents discuss online, and how they feel about the city."""
 
 __version__ = "0.1.0"

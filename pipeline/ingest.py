@@ -105,10 +105,17 @@ def parse_record(rec: RawRecord, sources: tuple[Source, ...], p: IngestParams) -
         return Rejected(rec.source_file, rec.line, "нет корректного url", raw)
     text = clean_text(str(_first(f, "text") or ""))
     if len(text) < p.min_text_chars:
-        return Rejected(rec.source_file, rec.line, f"пустой или слишком короткий текст ({len(text)} симв.)", raw)
+        return Rejected(
+            rec.source_file, rec.line, f"пустой или слишком короткий текст ({len(text)} симв.)", raw
+        )
     kind = str(f.get("kind") or "article").strip().lower()
     if kind not in KINDS:
-        return Rejected(rec.source_file, rec.line, f"неизвестный kind {kind!r} (ожидается article или comment)", raw)
+        return Rejected(
+            rec.source_file,
+            rec.line,
+            f"неизвестный kind {kind!r} (ожидается article или comment)",
+            raw,
+        )
     try:
         published = _published(f)
     except DateError as exc:
@@ -141,17 +148,27 @@ def build_documents(
         return io.empty_frame(schema.DOCUMENTS), [], 0
     df = pd.DataFrame(rows)
     df["content_hash"] = [content_hash(t, x) for t, x in zip(df["title"], df["text"], strict=True)]
-    df = df.sort_values(["published_utc", "source_file", "line"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["published_utc", "source_file", "line"], kind="stable").reset_index(
+        drop=True
+    )
     # comments are copies only under the same article; articles are copies anywhere
-    df["dup_key"] = df["kind"] + "|" + df["content_hash"] + "|" + df["parent_url"].where(
-        df["kind"] == "comment", ""
+    df["dup_key"] = (
+        df["kind"]
+        + "|"
+        + df["content_hash"]
+        + "|"
+        + df["parent_url"].where(df["kind"] == "comment", "")
     )
     same_url = df.duplicated("doc_id", keep="first")
     same_text = df.duplicated("dup_key", keep="first") & ~same_url
     dropped = df[same_url | same_text]
     duplicates = [
-        {"source_file": r.source_file, "line": int(r.line), "doc_id": r.doc_id,
-         "reason": "тот же url" if same_url[i] else "точная копия текста"}
+        {
+            "source_file": r.source_file,
+            "line": int(r.line),
+            "doc_id": r.doc_id,
+            "reason": "тот же url" if same_url[i] else "точная копия текста",
+        }
         for i, r in dropped.iterrows()
     ]
     kept = df[~(same_url | same_text)].copy()
@@ -160,7 +177,9 @@ def build_documents(
     kept["story_id"] = story_ids(
         kept["doc_id"].tolist(),
         (kept["title"] + "\n" + kept["text"]).where(kept["kind"] == "article", "").tolist(),
-        p.near_dup_threshold, p.num_perm, seed,
+        p.near_dup_threshold,
+        p.num_perm,
+        seed,
     )
     kept["is_near_duplicate"] = kept["story_id"] != kept["doc_id"]
     kept["week"] = [iso_week(ts) for ts in kept["published_utc"]]
@@ -184,8 +203,14 @@ def ingest(raw_dir: Any, sources: tuple[Source, ...], p: IngestParams, seed: int
             if isinstance(item, RawRecord):
                 item = parse_record(item, sources, p)
             if isinstance(item, Rejected):
-                quarantine.append({"source_file": item.source_file, "line": item.line,
-                                   "reason": item.reason, "raw": item.raw})
+                quarantine.append(
+                    {
+                        "source_file": item.source_file,
+                        "line": item.line,
+                        "reason": item.reason,
+                        "raw": item.raw,
+                    }
+                )
             else:
                 rows.append(item)
     documents, duplicates, n_dup = build_documents(rows, p, seed)
@@ -215,6 +240,10 @@ def run(params: Params, paths: Paths) -> None:
     log.info(
         "ingest: %d records in = %d kept + %d exact duplicates + %d quarantined "
         "(%d near-duplicates marked); quarantine: %s",
-        c["records_in"], c["kept"], c["exact_duplicates"], c["quarantined"],
-        c["near_duplicates"], paths.quarantine,
+        c["records_in"],
+        c["kept"],
+        c["exact_duplicates"],
+        c["quarantined"],
+        c["near_duplicates"],
+        paths.quarantine,
     )

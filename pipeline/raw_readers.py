@@ -50,7 +50,8 @@ def list_raw_files(raw_dir: Path) -> list[Path]:
     """Every readable raw file under `raw_dir`, sorted for deterministic order."""
     if not raw_dir.is_dir():
         raise FileNotFoundError(
-            f"папка с исходными данными не найдена: {raw_dir} (параметр ingest.raw_dir в params.yaml)"
+            f"папка с исходными данными не найдена: {raw_dir} "
+            "(параметр ingest.raw_dir в params.yaml)"
         )
     return sorted(p for p in raw_dir.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
 
@@ -73,7 +74,9 @@ def read_jsonl(data: bytes, rel: str) -> Iterator[RawRecord | Rejected]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Rejected(rel, lineno, f"строка не читается как JSON (обрезана?): {exc.msg}", line[:500])
+            yield Rejected(
+                rel, lineno, f"строка не читается как JSON (обрезана?): {exc.msg}", line[:500]
+            )
             continue
         if not isinstance(obj, dict):
             yield Rejected(rel, lineno, "строка JSON не является объектом", line[:500])
@@ -91,8 +94,12 @@ def read_csv(data: bytes, rel: str) -> Iterator[RawRecord | Rejected]:
         for row in reader:
             row_no = reader.line_num
             if None in row:  # more cells than header columns
-                yield Rejected(rel, row_no, "в строке CSV больше ячеек, чем в заголовке",
-                               json.dumps(row, ensure_ascii=False, default=str)[:500])
+                yield Rejected(
+                    rel,
+                    row_no,
+                    "в строке CSV больше ячеек, чем в заголовке",
+                    json.dumps(row, ensure_ascii=False, default=str)[:500],
+                )
                 continue
             yield RawRecord({k.strip(): v for k, v in row.items() if k}, rel, row_no)
     except csv.Error as exc:
@@ -115,9 +122,8 @@ def read_html(data: bytes, rel: str) -> RawRecord | Rejected:
         tree, '//meta[@property="og:url"]/@content'
     )
     title = _meta(tree, '//meta[@property="og:title"]/@content') or _meta(tree, "//title/text()")
-    published = (
-        _meta(tree, '//meta[@property="article:published_time"]/@content')
-        or _meta(tree, "//time/@datetime")
+    published = _meta(tree, '//meta[@property="article:published_time"]/@content') or _meta(
+        tree, "//time/@datetime"
     )
     body = trafilatura.extract(text, include_comments=False, include_tables=False, fast=True)
     fields = {"url": url, "title": title, "text": body or "", "published": published}

@@ -12,8 +12,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -150,16 +151,17 @@ def available_weeks(docs: pd.DataFrame) -> list[str]:
     return sorted(docs["week"].dropna().astype(str).unique())
 
 
-def default_week(docs: pd.DataFrame) -> str:
-    """Latest complete week: the latest whose Sunday is before the newest document's date."""
+def default_week(docs: pd.DataFrame, today: date | None = None) -> str:
+    """Latest complete week in the data: its Sunday is over, either because the Almaty date
+    `today` is later, or because the data holds documents from after it. If no week is
+    complete yet, the latest week."""
     weeks = available_weeks(docs)
     if not weeks:
         raise ReportError("в таблице documents нет ни одной датированной публикации")
+    today = today or datetime.now(ZoneInfo("Asia/Almaty")).date()
     newest = docs["date"].max()
-    if pd.isna(newest):
-        return weeks[-1]
-    newest_day = pd.Timestamp(newest).date()
-    done = [w for w in weeks if week_monday(w) + timedelta(days=6) < newest_day]
+    newest_day = pd.Timestamp(newest).date() if not pd.isna(newest) else today
+    done = [w for w in weeks if week_monday(w) + timedelta(days=6) < max(today, newest_day)]
     return done[-1] if done else weeks[-1]
 
 

@@ -395,7 +395,8 @@ def run(params: Params, paths: Paths) -> None:
     docs = docs.merge(langs[["doc_id", "lang"]], on="doc_id", how="left")
     analyzer = TopicAnalyzer(load_stopwords(paths.root))
     topics_dir = paths.models / MODEL_DIR
-    (topics_dir / "embedding_cache").mkdir(parents=True, exist_ok=True)  # a DVC output, kept across runs
+    # a persisted DVC output: embeddings survive between weekly runs
+    (topics_dir / "embedding_cache").mkdir(parents=True, exist_ok=True)
     embedder = make_embedder(
         params.topics, params.seed, analyzer, root=paths.root,
         cache_dir=None if params.topics.embedder == "tfidf" else topics_dir / "embedding_cache",

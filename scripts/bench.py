@@ -26,7 +26,8 @@ _WRAPPER = (
     "import resource, sys\n"
     "from pipeline.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "print('BENCH_MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print('BENCH_MAXRSS_KB', rss, file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
 
@@ -45,7 +46,9 @@ def _run_stage(proj: Path, stage: str) -> tuple[float, float]:
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _WRAPPER, "--root", str(proj), stage],
-        capture_output=True, text=True, env=dict(os.environ, DVC_NO_ANALYTICS="1"),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, DVC_NO_ANALYTICS="1"),
     )
     seconds = time.perf_counter() - start
     if out.returncode != 0:
@@ -65,9 +68,14 @@ def bench(name: str, raw_dir: Path) -> dict:
 
         n_docs = len(pd.read_parquet(proj / "data" / "processed" / "documents.parquet"))
         n_ment = len(pd.read_parquet(proj / "data" / "processed" / "mention_sentiment.parquet"))
-        for stage, f in figures.items():
+        for f in figures.values():
             f["docs_per_s"] = round(n_docs / f["seconds"], 1) if f["seconds"] else None
-        return {"corpus": name, "documents": n_docs, "city_body_mentions": n_ment, "stages": figures}
+        return {
+            "corpus": name,
+            "documents": n_docs,
+            "city_body_mentions": n_ment,
+            "stages": figures,
+        }
     finally:
         shutil.rmtree(proj, ignore_errors=True)
 
@@ -90,10 +98,15 @@ def main() -> int:
         print(json.dumps(results, ensure_ascii=False))
         return 0
     for r in results:
-        print(f"\n{r['corpus']}: {r['documents']} documents, {r['city_body_mentions']} city-body mentions")
+        print(
+            f"\n{r['corpus']}: {r['documents']} documents, "
+            f"{r['city_body_mentions']} city-body mentions"
+        )
         print(f"{'stage':<16}{'seconds':>9}{'docs/s':>10}{'peak MB':>10}")
         for stage, f in r["stages"].items():
-            print(f"{stage:<16}{f['seconds']:>9.2f}{f['docs_per_s']:>10.1f}{f['peak_rss_mb']:>10.0f}")
+            print(
+                f"{stage:<16}{f['seconds']:>9.2f}{f['docs_per_s']:>10.1f}{f['peak_rss_mb']:>10.0f}"
+            )
     return 0
 
 

@@ -99,8 +99,13 @@ def test_normalise_url_ignores_scheme_www_query() -> None:
 
 
 def _article(url: str, text: str, published: str = "2026-10-05T10:00:00+05:00", **kw) -> dict:
-    return {"url": url, "title": kw.pop("title", "Заголовок"), "text": text,
-            "published": published, **kw}
+    return {
+        "url": url,
+        "title": kw.pop("title", "Заголовок"),
+        "text": text,
+        "published": published,
+        **kw,
+    }
 
 
 LONG = (
@@ -126,8 +131,13 @@ def test_ingest_accounts_for_every_record(tmp_path) -> None:
         _article("https://bnews.kz/a/4/", ""),  # empty body
         {"title": "без url", "text": LONG, "published": "2026-10-05"},
         _article("https://bnews.kz/a/5/", "Текст", published="когда-то"),
-        _article("https://bnews.kz/a/6/", "Комментарий читателя", kind="comment",
-                 author="nick123", parent_url="https://www.nur.kz/a/1/"),
+        _article(
+            "https://bnews.kz/a/6/",
+            "Комментарий читателя",
+            kind="comment",
+            author="nick123",
+            parent_url="https://www.nur.kz/a/1/",
+        ),
     ]
     lines = [json.dumps(r, ensure_ascii=False) for r in rows]
     lines.insert(3, '{"url": "https://nur.kz/a/9", "text": "обрез')  # truncated line
@@ -197,5 +207,7 @@ def test_run_writes_tables_atomically_and_deterministically(tmp_path) -> None:
     docs = io.read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
     assert len(docs) == 5 and docs["story_id"].nunique() == 1  # near-identical texts: one story
     assert json.loads((paths.metrics / "ingest.json").read_text())["kept"] == 5
-    assert not [p for p in paths.processed.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert not [
+        p for p in paths.processed.iterdir() if p.name.startswith(".")
+    ]  # no temp files left
     assert isinstance(docs["published_utc"].iloc[0], pd.Timestamp)

@@ -275,8 +275,8 @@ def test_default_week_is_latest_complete(tmp_path, data: dict) -> None:
     paths = Paths(tmp_path)
     write_tables(paths, data)
     report.run(Params(), paths)
-    # the newest document falls inside 2026-W14, so W14 is not complete yet
-    assert [p.name for p in paths.reports.glob("weekly_*.html")] == ["weekly_2026-W13.html"]
+    # the data ends inside 2026-W14, a week long over by now: it is the latest complete week
+    assert [p.name for p in paths.reports.glob("weekly_*.html")] == ["weekly_2026-W14.html"]
 
 
 def test_kazakh_fixed_texts(tmp_path, data: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -113,18 +114,20 @@ def test_weeks_between() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dates", "expected"),
+    ("dates", "today", "expected"),
     [
-        (["2026-03-24 10:00", "2026-04-05 12:00"], "2026-W13"),  # newest on Sunday of W14
-        (["2026-03-30 10:00", "2026-04-06 09:00"], "2026-W14"),  # Monday of W15: W14 complete
-        (["2026-04-01 10:00", "2026-04-02 10:00"], "2026-W14"),  # only one week
-        (["2026-04-05 12:00", "2026-04-06 00:30"], "2026-W14"),  # 00:30 Almaty = Sun 19:30 UTC
+        (["2026-03-24 10:00", "2026-04-05 12:00"], "2026-04-05", "2026-W13"),  # Sunday: still open
+        (["2026-03-24 10:00", "2026-04-05 12:00"], "2026-04-06", "2026-W14"),  # Monday: W14 is over
+        (["2026-03-30 10:00", "2026-04-06 09:00"], "2026-04-06", "2026-W14"),  # Monday of W15
+        (["2026-04-01 10:00", "2026-04-02 10:00"], "2026-04-02", "2026-W14"),  # only one week
+        (["2026-04-05 12:00", "2026-04-06 00:30"], "2026-04-06", "2026-W14"),  # 00:30 Almaty
+        (["2026-03-24 10:00", "2026-04-05 12:00"], "2026-11-26", "2026-W14"),  # an old crawl
     ],
 )
-def test_default_week(dates: list[str], expected: str) -> None:
+def test_default_week(dates: list[str], today: str, expected: str) -> None:
     inputs = make_inputs([_doc(f"d{i}", d) for i, d in enumerate(dates)])
     f = prepare(inputs)
-    assert default_week(f.docs) == expected
+    assert default_week(f.docs, date.fromisoformat(today)) == expected
 
 
 @pytest.mark.parametrize(
