@@ -110,6 +110,7 @@ def test_every_stage_wrote_its_table(project: Path) -> None:
 def test_exp_run_gives_metrics_diff(project: Path) -> None:
     out = _dvc(project, "exp", "run", "-S", "train_sentiment.C=0.3")
     assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    diff = _dvc(project, "metrics", "diff", "--json")
+    assert "Running stage 'train_sentiment'" in out.stdout
+    diff = _dvc(project, "metrics", "diff", "--all", "--json")
     assert diff.returncode == 0, diff.stderr
     assert "metrics/sentiment.json" in diff.stdout
