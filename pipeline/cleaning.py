@@ -18,6 +18,13 @@ _GLUED_STOP = re.compile(rf"([{_LOWER}a-z»\")])([.!?…]+)([{_UPPER}«\"])")
 _GLUED_WORDS = re.compile(rf"([{_LOWER}]{{2}})([{_UPPER}][{_LOWER}]{{2}})")
 # "передаетTengrinews.kz" -> "передает Tengrinews.kz"
 _GLUED_LATIN = re.compile(rf"([{_LOWER}]{{2}})([A-Z][a-z]{{2}})")
+# "Tengrinews.kzсо ссылкой" -> "Tengrinews.kz со ссылкой"
+_GLUED_LATIN_CYR = re.compile(rf"([a-z]{{2}})([{_LOWER}]{{2}})")
+# "район Алматы15 апреля 2024 16:45" -> a "read also" teaser's date glued to the text before it
+_GLUED_DATE = re.compile(
+    rf"([{_LOWER}])(\d{{1,2}}\s+(?:январ|феврал|март|апрел|ма[яй]|июн|июл|август|сентябр|октябр"
+    r"|ноябр|декабр)[а-я]*\s+\d{4})"
+)
 _DECORATION = re.compile(r"[■□▪▫●◆◇►▶]+")
 
 
@@ -35,6 +42,8 @@ def clean_text(text: str) -> str:
     text = _GLUED_STOP.sub(r"\1\2 \3", text)
     text = _GLUED_WORDS.sub(r"\1\n\2", text)
     text = _GLUED_LATIN.sub(r"\1 \2", text)
+    text = _GLUED_LATIN_CYR.sub(r"\1 \2", text)
+    text = _GLUED_DATE.sub(r"\1\n\2", text)
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
     return text.strip()
