@@ -22,8 +22,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	@$(BIN)/dvc repro
 	@echo
-	@echo "Weekly report: $$(ls -t reports/*.html | head -1)"
-	@echo "Tables (XLSX): $$(ls -t reports/*.xlsx | head -1)"
+	@echo "Weekly report: $$(ls -t reports/weekly/weekly_*.html | head -1)"
+	@echo "Tables (XLSX): $$(ls -t reports/weekly/weekly_*.xlsx | head -1)"
+	@echo "Period report: $$(ls -t reports/period/period_*.html | head -1)"
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.report_data import Chart
 
@@ -66,6 +67,7 @@ def _draw(fig: Figure, df: pd.DataFrame, chart: Chart, texts: Mapping) -> None:
             )
             left = left + values
         ax.set_yticks(pos, labels)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 publications
         if len(ys) > 1:
             fig.legend(loc="outside right upper", frameon=False)
         return
@@ -88,6 +90,7 @@ def _draw(fig: Figure, df: pd.DataFrame, chart: Chart, texts: Mapping) -> None:
     if len(ys) > 1:
         fig.legend(loc="outside right upper", frameon=False, fontsize=8)
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # every chart counts something
 
 
 def _figure(df: pd.DataFrame, chart: Chart, texts: Mapping) -> Figure:

@@ -23,6 +23,7 @@ STAGES = {
     "topics": "pipeline.topics",
     "train-sentiment": "pipeline.train_sentiment",
     "sentiment": "pipeline.sentiment",
+    "train-kk-ner": "pipeline.train_kk_ner",
 }
 # evaluate target -> module with `add_arguments(parser)` and `main(args) -> int`
 EVALUATORS = {
@@ -46,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"run the {name} stage")
     rep = sub.add_parser("report", help="write the weekly or period report")
     rep.add_argument("--week", help="ISO week such as 2026-W14 (default: latest complete week)")
-    rep.add_argument("--from", dest="week_from", help="first ISO week of a period report")
-    rep.add_argument("--to", dest="week_to", help="last ISO week of a period report")
+    rep.add_argument(
+        "--from", dest="week_from", help="first ISO week of a period report, or 'all' (the first)"
+    )
+    rep.add_argument(
+        "--to", dest="week_to", help="last ISO week of a period report, or 'all' (the last)"
+    )
+    rep.add_argument("--period", choices=["all"], help="period report over every week of the data")
     rep.add_argument("--lang", choices=["ru", "kk"], help="language of the report's fixed texts")
     ev = sub.add_parser("evaluate", help="measure a stage on labelled data")
     ev_sub = ev.add_subparsers(dest="target", required=True)
@@ -79,8 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from pipeline import report
 
-            report.run(params, paths, week=args.week, week_from=args.week_from,
-                       week_to=args.week_to, lang=args.lang)
+            report.run(
+                params,
+                paths,
+                week=args.week,
+                week_from=args.week_from,
+                week_to=args.week_to,
+                lang=args.lang,
+                period=args.period,
+            )
             return 0
         importlib.import_module(STAGES[args.command]).run(params, paths)
         return 0

@@ -40,6 +40,10 @@ class EntitiesParams:
     ner_scope: str = "almaty"
     workers: int = 2
     ner_context: int = 1
+    kk_ner_model: str = "models/kk_ner"
+    kk_ner_data: str = "../shared/datasets/kaznerd"
+    kk_ner_epochs: int = 30
+    kk_ner_max_seconds: float = 720.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class TopicsParams:
     vocab_max_df: float = 0.5
     batch_size: int = 32
     embed_max_chars: int = 2000
+    registry_threshold: float = 0.3  # term-weight cosine to keep a known topic's id
+    trend_ratio: float = 1.5  # growing / shrinking: this many times the previous week's documents
+    trend_min_docs: int = 3  # ... and at least this many documents apart
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,11 @@ class TrainSentimentParams:
     embedder: str = "tfidf"
     C: float = 0.5
     class_weight: str = "balanced"
-    test_share: float = 0.2
+    cv_folds: int = 5  # grouped cross-validation folds for the reported metrics (0: none)
+    group_threshold: float = 0.5  # skeleton Jaccard at which two examples count as one template
     context_sentences: int = 1
     window_words: int = 6
+    extra_label_dirs: tuple[str, ...] = ()  # more folders of sentiment_*.csv (outside git)
 
 
 @dataclass(frozen=True)

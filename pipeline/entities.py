@@ -6,7 +6,9 @@ Reads DOCUMENTS and SENTENCES, writes MENTIONS and DOC_ENTITIES.
   stems). A document with no trigger word costs one regex search.
 - natasha NER runs on the Russian sentences of Almaty-related documents (`ner_scope: almaty`;
   with `ner_context: N` only those within N sentences of a body or Almaty place) or on every
-  Russian sentence (`all`). Kazakh sentences get gazetteer mentions only (no Kazakh NER yet).
+  Russian sentence (`all`). Kazakh sentences of the same scope go to our Kazakh model
+  (`pipeline.kk_ner`, source `kk_ner`; its GPE becomes LOC). Without that model they get
+  gazetteer mentions only.
 - Mentions of the trap body (the Almaty *region* akimat) are written with label ORG and their
   body_id, so they stay visible but never count as a city body.
 - natasha ORG/LOC spans that overlap a gazetteer span are dropped (the gazetteer span, with its
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 # ner(texts) -> one list of (start, end, label) per text; label in PER | ORG | LOC
 NER = Callable[[list[str]], list[list[tuple[int, int, str]]]]
 NER_LABELS = ("PER", "ORG", "LOC")
+# label of the Kazakh model -> MENTIONS label (others are dropped)
+KK_LABELS = {"PER": "PER", "ORG": "ORG", "LOC": "LOC", "GPE": "LOC"}
 NER_SCOPES = ("almaty", "all")
 SKIPPED_FILE = "entities_skipped.jsonl"
 _NER_BATCH = 64
@@ -71,6 +76,7 @@ def extract(
     ner_scope: str = "almaty",
     skipped: list[dict[str, Any]] | None = None,
     ner_context: int = -1,
+    kk_ner: NER | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """City-body and NER mentions of `documents`, and one summary row per document.
 
@@ -83,7 +89,9 @@ def extract(
             sentence of every document).
         skipped: if given, sentences set aside (bad offsets, unknown doc) are appended here.
         ner_context: with scope "almaty", NER only the sentences within this many sentences of
-            a city body or Almaty place (-1: every Russian sentence of those documents).
+            a city body or Almaty place (-1: every sentence of those documents).
+        kk_ner: Kazakh NER callable (`pipeline.kk_ner.KazakhNER`) for sentences with lang
+            "kk", or None for gazetteer only.
 
     Returns:
         (MENTIONS frame, DOC_ENTITIES frame).
@@ -93,7 +101,7 @@ def extract(
     mention_rows: list[dict[str, Any]] = []
     entity_rows: list[dict[str, Any]] = []
     linked = [(doc, gazetteer.link(doc.text, doc.sentences, doc.date)) for doc in docs]
-    ner_spans = _run_ner(linked, ner, ner_scope, ner_context)
+    ner_spans = _run_ner(linked, {"ru": ner, "kk": kk_ner}, ner_scope, ner_context)
     for doc, links in linked:
         rows = _body_rows(doc, links, gazetteer)
         rows += _ner_rows(doc, ner_spans.get(doc.doc_id, []), rows)
@@ -171,29 +179,37 @@ def _ner_sentences(doc: _Doc, links: DocLinks, scope: str, context: int) -> list
     return sorted(p for p in near if 0 <= p < len(doc.sentences))
 
 
-def _run_ner(linked: list[tuple[_Doc, DocLinks]], ner: NER | None, scope: str, context: int
-             ) -> dict[str, list[tuple[int, int, int, str]]]:
-    """(sent_id, start, end, label) per doc, document offsets; Russian sentences only."""
-    if ner is None:
-        return {}
-    jobs: list[tuple[str, int, int]] = []  # (doc_id, sent_id, sentence start)
-    texts: list[str] = []
-    for doc, links in linked:
-        for pos in _ner_sentences(doc, links, scope, context):
-            sent_id, start, end, lang = doc.sentences[pos]
-            if lang == "ru":
-                jobs.append((doc.doc_id, sent_id, start))
-                texts.append(doc.text[start:end])
-    out: dict[str, list[tuple[int, int, int, str]]] = {}
-    for i in range(0, len(texts), _NER_BATCH):
-        for (doc_id, sent_id, offset), spans in zip(
-            jobs[i:i + _NER_BATCH], ner(texts[i:i + _NER_BATCH]), strict=True
-        ):
-            out.setdefault(doc_id, []).extend(
-                (sent_id, offset + s, offset + e, label) for s, e, label in spans
-                if label in NER_LABELS
-            )
+def _run_ner(linked: list[tuple[_Doc, DocLinks]], models: dict[str, NER | None], scope: str,
+             context: int) -> dict[str, list[tuple[int, int, int, str, str]]]:
+    """(sent_id, start, end, label, lang) per doc, document offsets; each language its model."""
+    out: dict[str, list[tuple[int, int, int, str, str]]] = {}
+    for lang, ner in models.items():
+        if ner is None:
+            continue
+        jobs: list[tuple[str, int, int]] = []  # (doc_id, sent_id, sentence start)
+        texts: list[str] = []
+        for doc, links in linked:
+            for pos in _ner_sentences(doc, links, scope, context):
+                sent_id, start, end, sent_lang = doc.sentences[pos]
+                if sent_lang == lang:
+                    jobs.append((doc.doc_id, sent_id, start))
+                    texts.append(doc.text[start:end])
+        for i in range(0, len(texts), _NER_BATCH):
+            for (doc_id, sent_id, offset), spans in zip(
+                jobs[i:i + _NER_BATCH], ner(texts[i:i + _NER_BATCH]), strict=True
+            ):
+                out.setdefault(doc_id, []).extend(
+                    (sent_id, offset + s, offset + e, _label(lang, label), lang)
+                    for s, e, label in spans if _label(lang, label)
+                )
     return out
+
+
+def _label(lang: str, label: str) -> str:
+    """The MENTIONS label of a model label ("" = not kept)."""
+    if lang == "kk":
+        return KK_LABELS.get(label, "")
+    return label if label in NER_LABELS else ""
 
 
 def _body_rows(doc: _Doc, links: DocLinks, gazetteer: Gazetteer) -> list[dict[str, Any]]:
@@ -208,17 +224,17 @@ def _body_rows(doc: _Doc, links: DocLinks, gazetteer: Gazetteer) -> list[dict[st
     ]
 
 
-def _ner_rows(doc: _Doc, spans: Iterable[tuple[int, int, int, str]],
+def _ner_rows(doc: _Doc, spans: Iterable[tuple[int, int, int, str, str]],
               body_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     taken = [(r["start"], r["end"]) for r in body_rows]
     rows = []
-    for sent_id, start, end, label in spans:
+    for sent_id, start, end, label, lang in spans:
         if label != "PER" and any(start < e and s < end for s, e in taken):
             continue
         rows.append({
             "doc_id": doc.doc_id, "sent_id": sent_id, "start": start, "end": end,
-            "text": doc.text[start:end], "label": label, "body_id": None, "lang": "ru",
-            "source": "natasha",
+            "text": doc.text[start:end], "label": label, "body_id": None, "lang": lang,
+            "source": "natasha" if lang == "ru" else "kk_ner",
         })
     return rows
 
@@ -270,15 +286,17 @@ def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pd.DataFrame:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(gazetteer: Gazetteer, ner: NER | None, scope: str, context: int) -> None:
-    _WORKER.update(gazetteer=gazetteer, ner=ner, scope=scope, context=context)
+def _init_worker(gazetteer: Gazetteer, ner: NER | None, scope: str, context: int,
+                 kk_ner: NER | None = None) -> None:
+    _WORKER.update(gazetteer=gazetteer, ner=ner, scope=scope, context=context, kk_ner=kk_ner)
 
 
 def _work(chunk: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame,
                                                               list[dict[str, Any]]]:
     skipped: list[dict[str, Any]] = []
     mentions, doc_entities = extract(chunk[0], chunk[1], _WORKER["gazetteer"], _WORKER["ner"],
-                                     _WORKER["scope"], skipped, _WORKER["context"])
+                                     _WORKER["scope"], skipped, _WORKER["context"],
+                                     _WORKER.get("kk_ner"))
     return mentions, doc_entities, skipped
 
 
@@ -286,16 +304,19 @@ def extract_parallel(
     documents: pd.DataFrame, sentences: pd.DataFrame, gazetteer: Gazetteer, ner: NER | None,
     ner_scope: str = "almaty", workers: int = 2, chunk_docs: int = 500,
     skipped: list[dict[str, Any]] | None = None, ner_context: int = -1,
+    kk_ner: NER | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`extract` over chunks of documents in `workers` forked processes (models shared)."""
     chunks = _chunks(documents, sentences, chunk_docs)
     if workers <= 1 or len(chunks) <= 1:
-        results = [extract(d, s, gazetteer, ner, ner_scope, skipped, ner_context) for d, s in
+        results = [extract(d, s, gazetteer, ner, ner_scope, skipped, ner_context, kk_ner)
+                   for d, s in
                    tqdm(chunks, desc="entities", unit="chunk", disable=len(chunks) < 2)]
     else:
         ctx = get_context("fork")  # the children inherit the loaded models; nothing is pickled
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(gazetteer, ner, ner_scope, ner_context)) as pool:
+                                 initargs=(gazetteer, ner, ner_scope, ner_context, kk_ner)
+                                 ) as pool:
             results = []
             for mentions, doc_entities, bad in tqdm(pool.map(_work, chunks), total=len(chunks),
                                                     desc="entities", unit="chunk"):
@@ -323,6 +344,17 @@ def _chunks(documents: pd.DataFrame, sentences: pd.DataFrame, size: int
     return out
 
 
+def load_kk_ner(folder: Path) -> NER | None:
+    """The Kazakh NER model, or None (with a warning) when its folder is missing."""
+    if not (folder / "config.cfg").is_file():
+        log.warning("entities: no Kazakh NER model in %s; Kazakh sentences get the gazetteer "
+                    "only (train it: python -m pipeline.train_kk_ner)", folder)
+        return None
+    from pipeline.kk_ner import KazakhNER
+
+    return KazakhNER(folder)
+
+
 def run(params: Params, paths: Paths) -> None:
     """Read DOCUMENTS + SENTENCES, write MENTIONS + DOC_ENTITIES (and a skipped-rows file)."""
     cfg = params.entities
@@ -330,11 +362,12 @@ def run(params: Params, paths: Paths) -> None:
     sentences = read_table(paths.table(schema.SENTENCES), schema.SENTENCES)
     gazetteer = Gazetteer.from_yaml(paths.root / "configs" / "city_bodies.yaml")
     ner = NatashaNER() if cfg.use_ner else None
+    kk_ner = load_kk_ner(paths.root / cfg.kk_ner_model) if cfg.use_ner else None
     skipped: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     mentions, doc_entities = extract_parallel(documents, sentences, gazetteer, ner,
                                               cfg.ner_scope, cfg.workers, skipped=skipped,
-                                              ner_context=cfg.ner_context)
+                                              ner_context=cfg.ner_context, kk_ner=kk_ner)
     seconds = time.perf_counter() - t0
     write_table(mentions, paths.table(schema.MENTIONS), schema.MENTIONS)
     write_table(doc_entities, paths.table(schema.DOC_ENTITIES), schema.DOC_ENTITIES)

@@ -9,6 +9,10 @@
    Gold: PERSON->PER, ORGANIZATION->ORG, CITY/COUNTRY/STATE_OR_PROVINCE/DISTRICT/LOCATION->LOC,
    outermost spans only (a mapped span inside another mapped span is dropped); discontinuous
    spans are skipped. Skipped cleanly when the folder is absent.
+3. KazNERD test (`../shared/datasets/kaznerd/IOB2_test.txt`): exact-span P/R/F1 of our Kazakh
+   model (`models/kk_ner`) per class (PERSON->PER, ORGANISATION->ORG, GPE, LOCATION->LOC; the
+   other KazNERD classes too) and micro over PER/ORG/GPE/LOC, on the gold tokenisation, with
+   raw-text sentences/s. Skipped cleanly when the data or the model is absent.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import load_params
 from pipeline.gazetteer import Gazetteer
 from pipeline.io import write_json
 from pipeline.paths import Paths
@@ -192,10 +197,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-nerel", action="store_true", help="skip the NEREL evaluation")
     parser.add_argument("--nerel-dir", help="NEREL folder (default: ../shared/datasets/nerel_v1_1)")
     parser.add_argument("--errors", type=int, default=10, help="linking errors to show")
+    parser.add_argument("--no-kaznerd", action="store_true",
+                        help="skip the Kazakh NER evaluation on KazNERD test")
+    parser.add_argument("--kaznerd-dir",
+                        help="KazNERD folder (default: params.yaml entities.kk_ner_data)")
 
 
-def evaluate(root: Path, nerel_dir: Path | None) -> dict[str, Any]:
-    """All metrics as one dict (NEREL under "nerel", or a reason why it was skipped)."""
+def evaluate_kk_ner(model_dir: Path, kaznerd_dir: Path | None) -> dict[str, Any]:
+    """KazNERD test scores of the Kazakh model, or {"skipped": reason}."""
+    if kaznerd_dir is None:
+        return {"skipped": "disabled"}
+    test = kaznerd_dir / "IOB2_test.txt"
+    if not test.is_file():
+        return {"skipped": f"{test} not found"}
+    if not (model_dir / "config.cfg").is_file():
+        return {"skipped": f"no model in {model_dir} (python -m pipeline.train_kk_ner)"}
+    from pipeline import kk_ner
+
+    return {"model": str(model_dir), "gold": "KazNERD test, exact spans, gold tokens",
+            **kk_ner.evaluate_kaznerd(kk_ner.KazakhNER(model_dir).nlp, test)}
+
+
+def evaluate(root: Path, nerel_dir: Path | None, kaznerd_dir: Path | None = None
+             ) -> dict[str, Any]:
+    """All metrics as one dict (NEREL under "nerel", KazNERD under "kaznerd", or a reason
+    why each was skipped)."""
     paths = Paths(root)
     gazetteer = Gazetteer.from_yaml(root / "configs" / "city_bodies.yaml")
     result: dict[str, Any] = {"linking": score_links(load_link_set(paths.labeled / LINK_SET),
@@ -214,6 +240,8 @@ def evaluate(root: Path, nerel_dir: Path | None) -> dict[str, Any]:
             "natasha": score_ner(docs, natasha_predictor(ner)),
             "pipeline": score_ner(docs, pipeline_predictor(ner, gazetteer)),
         }
+    model_dir = root / load_params(root).entities.kk_ner_model
+    result["kaznerd"] = evaluate_kk_ner(model_dir, kaznerd_dir)
     return result
 
 
@@ -223,7 +251,11 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_nerel:
         nerel = Path(args.nerel_dir) if args.nerel_dir else (
             root.parent / "shared" / "datasets" / "nerel_v1_1")
-    result = evaluate(root, nerel)
+    kaznerd: Path | None = None
+    if not args.no_kaznerd:
+        kaznerd = Path(args.kaznerd_dir) if args.kaznerd_dir else (
+            root / load_params(root).entities.kk_ner_data)
+    result = evaluate(root, nerel, kaznerd)
     errors = result["linking"].pop("errors")
     write_json(Paths(root).metrics / "entities_eval.json", result)
     if args.json:
@@ -245,4 +277,17 @@ def main(args: argparse.Namespace) -> int:
             row = "  ".join(f"{lab} P={v['precision']:.3f} R={v['recall']:.3f} F1={v['f1']:.3f}"
                             for lab, v in nerel_res[system].items())
             print(f"NEREL {system}: {row}")
+    _print_kaznerd(result["kaznerd"])
     return 0
+
+
+def _print_kaznerd(res: dict[str, Any]) -> None:
+    if "skipped" in res:
+        print(f"KazNERD kk_ner: skipped ({res['skipped']})")
+        return
+    for lab in ("PER", "ORG", "GPE", "LOC", "micro"):
+        v = res["scores"].get(lab)
+        if v:
+            print(f"KazNERD kk_ner {lab}: P={v['precision']:.3f} R={v['recall']:.3f} "
+                  f"F1={v['f1']:.3f}")
+    print(f"KazNERD kk_ner: {res['sentences']} sentences, {res['sentences_per_s']} sentences/s")

@@ -2,6 +2,10 @@
 
 The data folder holds `sentences/`, `word-pairs/` and `single-words/`, each with `ru.txt` and
 `kk.txt` (one item per line; the file name is the label). See its SOURCE.md.
+
+`--comments [PATH]` instead runs the stage core on unlabelled reader comments (a Parquet file with
+a `text` column, by default the Tengrinews comments) and prints how many got each label; no text
+is printed.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ROOT
-from pipeline.language import BACKENDS, OTHER, LanguageDetector, build_detector
+import pandas as pd
+
+from pipeline.config import ROOT, LanguageParams
+from pipeline.language import BACKENDS, OTHER, LanguageDetector, build_detector, detect_frame
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "lingua_kk_ru_langid"
+DEFAULT_COMMENTS = (
+    ROOT.parent / "shared" / "datasets" / "tengrinews_comments_2024_04" / "comments.parquet"
+)
+DOC_LABELS = ("ru", "kk", "mixed", "other")
 LENGTHS = ("sentences", "word-pairs", "single-words")
 LANGS = ("ru", "kk")
 # Accuracy the default back-end must reach (per length, per language).
@@ -80,6 +90,38 @@ def evaluate(detector: LanguageDetector, data: dict[str, dict[str, list[str]]]) 
     }
 
 
+def load_comments(path: str | Path) -> pd.DataFrame:
+    """Comments as a DOCUMENTS-like frame (doc_id, title, text); bilingual error when absent."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Нет файла комментариев {path}; укажите его после --comments. / "
+            f"No comments file at {path}; pass it after --comments."
+        )
+    raw = pd.read_parquet(path)
+    if "text" not in raw.columns:
+        raise ValueError(f"{path}: a `text` column is required, found {list(raw.columns)}")
+    ids = raw["id"].astype(str) if "id" in raw.columns else pd.Series(range(len(raw))).astype(str)
+    return pd.DataFrame({"doc_id": ids.to_numpy(), "title": "", "text": raw["text"].to_numpy()})
+
+
+def comment_summary(
+    comments: pd.DataFrame, detector: LanguageDetector, params: LanguageParams | None = None
+) -> dict[str, Any]:
+    """Documents and sentences per label over `comments` (doc_id, title, text); no texts."""
+    start = time.perf_counter()
+    docs, sents = detect_frame(comments, detector, params or LanguageParams())
+    seconds = time.perf_counter() - start
+    counts = docs["lang"].value_counts()
+    sent_counts = sents["lang"].value_counts()
+    return {
+        "n_comments": len(docs),
+        "labels": {k: int(counts.get(k, 0)) for k in DOC_LABELS},
+        "sentence_labels": {k: int(sent_counts.get(k, 0)) for k in (*LANGS, OTHER)},
+        "comments_per_s": round(len(docs) / seconds) if seconds else 0,
+    }
+
+
 def meets_targets(accuracy: dict[str, dict[str, float]]) -> bool:
     return all(accuracy[n][lang] >= t for n, row in TARGETS.items() for lang, t in row.items())
 
@@ -124,9 +166,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="back-end to measure, or all of them side by side (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--comments",
+        nargs="?",
+        const=str(DEFAULT_COMMENTS),
+        default=None,
+        metavar="PATH",
+        help="instead: count labels over unlabelled comments (Parquet with a text column; "
+        "default: the Tengrinews comments)",
+    )
+
+
+def _main_comments(args: argparse.Namespace) -> int:
+    comments = load_comments(args.comments)
+    backend = "hybrid" if args.backend == "all" else args.backend
+    summary = comment_summary(comments, build_detector(backend))
+    summary = {"comments": str(args.comments), "backend": backend, **summary}
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    n = summary["n_comments"]
+    lines = [f"comments {n} ({backend}): {args.comments}"]
+    for label, count in summary["labels"].items():
+        lines.append(f"{label.ljust(8)}{count:8d}  {count / n if n else 0.0:7.2%}")
+    lines.append(
+        "sentences " + ", ".join(f"{k} {v}" for k, v in summary["sentence_labels"].items())
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "comments", None):
+        return _main_comments(args)
     data = load_data(args.data)
     names = list(BACKENDS) if args.backend == "all" else [args.backend]
     results: dict[str, dict[str, Any]] = {}

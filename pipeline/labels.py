@@ -7,6 +7,11 @@ where `text[target_start:target_end]` is the target, `label` is negative/neutral
 CLI:
     kaznet labels import rusentne|kazsandra|csv PATH [--out FILE]
     kaznet labels suggest [--n 200] [--out CSV]
+
+A public set imported into a folder outside git trains the model without entering the repository:
+    kaznet labels import rusentne ../shared/datasets/rusentne2023/train_data.csv \
+        --out ../labels/rusentne/sentiment_rusentne.csv
+    dvc exp run -S 'train_sentiment.extra_label_dirs=[../labels/rusentne]'
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import pandas as pd
@@ -43,6 +44,7 @@ VOCAB_WEIGHT = 1.0  # log-odds per (mean) dictionary vote in short texts
 SHORT_KK_PRIOR = 0.1  # small log-odds prior towards kk for short texts lingua finds ambiguous
 WEAK_CONFIDENCE = 0.75  # a short sentence below this borrows the document's majority language
 SHORT_SENTENCE_LETTERS = 25  # "short" sentence: fewer alphabetic characters than this
+WORD_CACHE_SIZE = 1 << 18  # word forms whose evidence is remembered (a few tens of MB at most)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ _KK_WORDS = """
 себебі яғни әрі ал халық елі елде мемлекет аудан ауданы облыс облысы әкімдік әкімдігі
 ақпарат хабарлады мәлімдеді жөнінде бастап басқармасы шара жол үй бала балалар мектеп
 тұрғындар тұрғын қалалық жергілікті өтті өтеді болса болмайды ғана шейін бойы жаса жасау
-қазақ қазақстан бірге дейтін болған болатын берді алды келді жатқан тұр екен ғой
+қазақ қазақстан бірге дейтін болған болатын берді алды келді жатқан тұр екен ғой болсын
 """.split()
 # Russian-letter spellings that are also Russian words (or names) are left out of the lexicon.
 _RU_COLLISIONS = frozenset(
@@ -102,6 +104,7 @@ RU_LEXICON = frozenset(
 нас про всего них много эту этой перед также который которая которое которые которых года году
 более очень только между это этих сообщает сообщили отметил заявил время город города области
 лет сейчас можно нужно своей свой свои своих
+ужас ужасно кошмар позор жаль спасибо правильно почему зачем дай бог молодцы согласен
 """.split()
 )
 # Kazakh inflections as typed with or without Kazakh letters: (suffix, weight, min word length).
@@ -192,38 +195,45 @@ def _ru_suffix_weight(w: str) -> float:
     return _suffix_weight(w, _RU_SUFFIX_TABLE) if len(w) >= 4 else 0.0
 
 
+@lru_cache(maxsize=WORD_CACHE_SIZE)
+def _word_evidence(raw: str) -> tuple[int, int, int, int, int, float, float]:
+    """One word form's share of `Evidence`, cached:
+    (latin, foreign, ru_only, kk_letter, kk_strong, kk, ru)."""
+    w = fix_lookalikes(raw).lower()
+    if not _CYR_RE.search(w):
+        return 1, 0, 0, 0, 0, 0.0, 0.0
+    if _HARD_FOREIGN_RE.search(w) or "'" in w or "’" in w or "ʼ" in w:
+        return 0, 1, 0, 0, 0, 0.0, 0.0
+    ru_only = int(any(c in "ыэё" for c in w))
+    if any(c in _KK_SET for c in w):
+        return 0, 0, ru_only, 1, int(any(c in _KK_STRONG for c in w)), 1.0, 0.0
+    if w in KK_LEXICON:
+        return 0, 0, ru_only, 0, 0, 1.0, 0.0
+    if w in RU_LEXICON:
+        return 0, 0, ru_only, 0, 0, 0.0, 1.0
+    return 0, 0, ru_only, 0, 0, _kk_suffix_weight(w), _ru_suffix_weight(w)
+
+
 def evidence(text: str) -> Evidence:
     """Count Kazakh, Russian and look-alike evidence in `text` (look-alike letters fixed first)."""
-    n = n_cyr = n_lat = kk_letters = foreign = 0
-    strong = ru_only = False
+    n = n_lat = kk_letters = foreign = ru_only = strong = 0
     kk = ru = 0.0
     for raw in _WORD_RE.findall(text):
+        lat, fo, ro, kl, st, k, r = _word_evidence(raw)
         n += 1
-        w = fix_lookalikes(raw).lower()
-        if not _CYR_RE.search(w):
-            n_lat += 1
-            continue
-        n_cyr += 1
-        if _HARD_FOREIGN_RE.search(w) or "'" in w or "’" in w or "ʼ" in w:
-            foreign += 1
-            continue
-        if not ru_only and any(c in "ыэё" for c in w):
-            ru_only = True
-        if any(c in _KK_SET for c in w):
-            kk_letters += 1
-            strong = strong or any(c in _KK_STRONG for c in w)
-            kk += 1.0
-            continue
-        if w in KK_LEXICON:
-            kk += 1.0
-            continue
-        if w in RU_LEXICON:
-            ru += 1.0
-            continue
-        k, r = _kk_suffix_weight(w), _ru_suffix_weight(w)
+        n_lat += lat
+        foreign += fo
+        ru_only |= ro
+        kk_letters += kl
+        strong |= st
         kk += k
         ru += r
-    return Evidence(n, n_cyr, n_lat, kk_letters, strong, kk, ru, foreign, ru_only)
+    return Evidence(n, n - n_lat, n_lat, kk_letters, bool(strong), kk, ru, foreign, bool(ru_only))
+
+
+def clear_caches() -> None:
+    """Forget the cached per-word evidence (benchmarks measure a cold start with it)."""
+    _word_evidence.cache_clear()
 
 
 class RussianVocabulary:
@@ -393,6 +403,18 @@ class KazEvidenceDetector:
         return out
 
 
+_KK_NAME_RE = re.compile(
+    r"(?<!^)(?<![.!?…]\s)\b(?=[^\W\d_]*[әғқңөұүһіӘҒҚҢӨҰҮҺІ])[А-ЯЁӘҒҚҢӨҰҮҺІ][^\W\d_]*"
+)
+
+
+def _mask_kk_names(text: str) -> str:
+    """Drop capitalised words with Kazakh letters inside a sentence (names such as "Қызылорда",
+    "Тоқаев") so that lingua judges the rest of a mostly Russian sentence."""
+    masked = _KK_NAME_RE.sub(" ", text)
+    return masked if _CYR_RE.search(masked) else text
+
+
 class HybridDetector:
     """Default: letter share, then word evidence, then lingua nudged by that evidence."""
 
@@ -438,6 +460,8 @@ class HybridDetector:
         if g is not None:
             return g
         self.lingua_calls += 1
+        if 0 < ev.kk_letter_share < self.kk_letter_share:
+            text = _mask_kk_names(text)  # "В Қызылорде ...": a name's letters are no Kazakh
         p = min(max(self.lingua.p_kk(text), 1e-4), 1 - 1e-4)
         logit = math.log(p / (1 - p)) + 1.5 * (ev.kk_score - ev.ru_score)
         if ev.n_cyr <= SHORT_WORDS:
@@ -493,12 +517,32 @@ def build_detector(backend: str, params: LanguageParams | None = None) -> Langua
 # Documents and sentences (pure core)
 # --------------------------------------------------------------------------------------------
 
-_KK_ANY_RE = re.compile(
-    # Kazakh letters, жы/шы, or a Latin look-alike inside a Cyrillic word ("Aлматы", "бiр")
-    r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]|[жш]ы|[а-яёА-ЯЁ][aeopcxyi]|[aeopcxyiAEOPCXKMHTB][а-яё]"
-)
+# Kazakh signal without per-word work: a Kazakh letter, жы/шы (never in Russian spelling) or a
+# Latin look-alike inside a Cyrillic word ("Aлматы", "бiр"); each pattern starts with a character
+# class so that the regex engine scans for it quickly.
+_KK_LETTER_RE = re.compile("[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+_LOOKALIKE_RE = re.compile("[aeopcxyiAEOPCXKMHTB](?:(?=[а-яё])|(?<=[а-яёА-ЯЁ][aeopcxyi]))")
+
+
+def _kk_marks(text: str) -> bool:
+    """A Kazakh letter, жы/шы, or a Latin look-alike letter inside a Cyrillic word."""
+    return (
+        _KK_LETTER_RE.search(text) is not None
+        or "жы" in text
+        or "шы" in text
+        or _LOOKALIKE_RE.search(text) is not None
+    )
+
+
 _RU_ONLY_RE = re.compile("[ыэёЫЭЁ]")
 _KK_PLAIN_WORDS = frozenset(w for w in KK_LEXICON if not set(w) & _KK_SET)
+# Russian function words that are no Kazakh word, not even typed without Kazakh letters
+# ("не", "он", "да", "же", "ал", "бар" are Kazakh too and are left out).
+_RU_MARKERS = frozenset(
+    "в во на и что с со по для это как из от к у за об бы ли только уже его ее её их который "
+    "которые которая также было были был была будет при после чтобы если или но мы вы они она "
+    "мне меня нет есть так все всё еще ещё даже когда где очень можно надо нужно".split()
+)
 _LOWER_WORD_RE = re.compile(r"[а-яё]+")
 
 
@@ -517,23 +561,42 @@ def _letters(text: str) -> int:
     return sum(map(str.isalpha, _strip_urls(text)))
 
 
-def _plainly_russian(text: str) -> bool:
-    """No Kazakh letters, Latin letters, Kazakh words or look-alike markers anywhere."""
-    return (
-        _CYR_RE.search(text) is not None
-        and _KK_ANY_RE.search(text) is None
-        and _HARD_FOREIGN_RE.search(text.lower()) is None
-        and _RU_ONLY_RE.search(text) is not None
-        and _KK_PLAIN_WORDS.isdisjoint(_LOWER_WORD_RE.findall(text.lower()))
+def _no_kazakh_signal(text: str) -> bool:
+    """No Kazakh letter, Latin look-alike, Kazakh word or letter of another Cyrillic language."""
+    if _kk_marks(text):
+        return False
+    low = text.lower()
+    return _HARD_FOREIGN_RE.search(low) is None and _KK_PLAIN_WORDS.isdisjoint(
+        _LOWER_WORD_RE.findall(low)
     )
+
+
+def _plainly_russian(text: str) -> bool:
+    """Russian beyond doubt, with no per-word work: ы/э/ё, a Russian function word and no
+    Kazakh signal (`_no_kazakh_signal`)."""
+    if _RU_ONLY_RE.search(text) is None or _kk_marks(text):
+        return False
+    low = text.lower()
+    if _HARD_FOREIGN_RE.search(low) is not None:
+        return False
+    found = _LOWER_WORD_RE.findall(low)
+    return not _RU_MARKERS.isdisjoint(found) and _KK_PLAIN_WORDS.isdisjoint(found)
+
+
+_PLAIN_RU = Guess(RU, 0.95)
 
 
 def _sentence_guesses(
     sentences: Sequence[str], detector: LanguageDetector, plain: bool
 ) -> list[Guess]:
+    """Labels of `sentences`: the detector sees only those that are not plainly Russian."""
     if plain:  # cheap path: the whole text shows no sign of anything but Russian
-        return [Guess(RU, 0.95) if _CYR_RE.search(s) else _EMPTY for s in sentences]
-    return detector.detect(sentences)
+        return [_PLAIN_RU if _CYR_RE.search(s) else _EMPTY for s in sentences]
+    guesses: list[Guess | None] = [_PLAIN_RU if _plainly_russian(s) else None for s in sentences]
+    todo = [i for i, g in enumerate(guesses) if g is None]
+    for i, g in zip(todo, detector.detect([sentences[i] for i in todo]), strict=True):
+        guesses[i] = g
+    return guesses  # type: ignore[return-value]
 
 
 def _doc_label(
@@ -570,25 +633,28 @@ def detect_document(
     title, text = title or "", text or ""
     spans = sentence_spans(text)
     chunks = [text[a:b] for a, b in spans]
-    plain = _plainly_russian(title + "\n" + text[: params.sample_chars])
-    if plain and len(text) > params.sample_chars:
-        plain = _plainly_russian(text)
+    sample = params.sample_chars
+    plain = _plainly_russian(title + "\n" + text[:sample]) and (
+        len(text) <= sample or _no_kazakh_signal(text[sample:])
+    )
     head = [title] if title.strip() else []
     guesses = _sentence_guesses(head + chunks, detector, plain)
     title_guess, sent_guesses = guesses[: len(head)], guesses[len(head) :]
-    in_sample = [i for i, (a, _) in enumerate(spans) if a < params.sample_chars]
-    letters = [_letters(title)] * len(head) + [_letters(chunks[i]) for i in in_sample]
-    lang, conf, share_ru, share_kk = _doc_label(
-        letters, title_guess + [sent_guesses[i] for i in in_sample], params.mixed_min_share
-    )
+    in_sample = [i for i, (a, _) in enumerate(spans) if a < sample]
+    sample_guesses = title_guess + [sent_guesses[i] for i in in_sample]
+    if sample_guesses and all(g is _PLAIN_RU for g in sample_guesses):
+        lang, conf, share_ru, share_kk = RU, _PLAIN_RU.confidence, 1.0, 0.0  # no letters to count
+    else:
+        letters = [_letters(title)] * len(head) + [_letters(chunks[i]) for i in in_sample]
+        lang, conf, share_ru, share_kk = _doc_label(letters, sample_guesses, params.mixed_min_share)
     majority = lang if lang in (RU, KK) else (KK if share_kk > share_ru else RU)
     labels = []
     for (a, b), chunk, g in zip(spans, chunks, sent_guesses, strict=True):
         label = g.lang
-        n = _letters(chunk)
-        weak = g.confidence < WEAK_CONFIDENCE and 0 < n < SHORT_SENTENCE_LETTERS
-        if weak and lang != OTHER and _CYR_RE.search(chunk):
-            label = majority
+        if g.confidence < WEAK_CONFIDENCE and lang != OTHER and label != majority:
+            n = _letters(chunk)
+            if 0 < n < SHORT_SENTENCE_LETTERS and _CYR_RE.search(chunk):
+                label = majority  # a short sentence with weak evidence
         labels.append((a, b, label))
     return DocLanguage(lang, conf, round(share_ru, 4), round(share_kk, 4), labels)
 

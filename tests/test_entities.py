@@ -266,8 +266,118 @@ def test_cli_evaluator_without_nerel(capsys: pytest.CaptureFixture[str]) -> None
 
     parser = argparse.ArgumentParser()
     eval_entities.add_arguments(parser)
-    args = parser.parse_args(["--no-nerel", "--errors", "0"])
+    args = parser.parse_args(["--no-nerel", "--no-kaznerd", "--errors", "0"])
     args.root = str(ROOT)
     assert eval_entities.main(args) == 0
     out = capsys.readouterr().out
     assert "linking ru" in out and "NEREL: skipped" in out
+    assert "KazNERD kk_ner: skipped (disabled)" in out
+
+
+def test_kaznerd_evaluation_skips_with_a_reason(tmp_path: Path) -> None:
+    from pipeline.eval_entities import evaluate_kk_ner
+
+    model = ROOT / "models" / "kk_ner"
+    assert evaluate_kk_ner(model, None) == {"skipped": "disabled"}
+    assert "not found" in evaluate_kk_ner(model, tmp_path)["skipped"]
+    (tmp_path / "IOB2_test.txt").write_text("Алматы B-GPE\n", encoding="utf-8")
+    assert "no model" in evaluate_kk_ner(tmp_path / "none", tmp_path)["skipped"]
+
+
+def test_kaznerd_evaluation_on_a_tiny_file(tmp_path: Path) -> None:
+    from pipeline.eval_entities import evaluate_kk_ner
+
+    model = ROOT / "models" / "kk_ner"
+    if not (model / "config.cfg").is_file():
+        pytest.skip("models/kk_ner is absent")
+    (tmp_path / "IOB2_test.txt").write_text(
+        "Ерболат B-PERSON\nДосаев I-PERSON\nкелді O\n. O\n", encoding="utf-8")
+    r = evaluate_kk_ner(model, tmp_path)
+    assert r["sentences"] == 1 and r["scores"]["PER"]["tp"] == 1 and r["sentences_per_s"] > 0
+
+
+# ---- Kazakh NER in the stage --------------------------------------------------------------------
+class FakeKkNER:
+    """Tags "Досаев" as PER, "Алматыда" as GPE and "бүгін" as DATE; counts the texts it saw."""
+
+    TAGS = {"Досаев": "PER", "Алматыда": "GPE", "бүгін": "DATE"}
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        self.seen += texts
+        return [[(t.find(w), t.find(w) + len(w), lab) for w, lab in self.TAGS.items() if w in t]
+                for t in texts]
+
+
+KK_TEXTS = {
+    "kk": "Ерболат Досаев бүгін Алматыда жиналыс өткізді. Медеу ауданының әкімдігі жаңа "
+          "мектеп салады.",
+    "ru": "Досаев приехал в Алматы. Акимат Алматы объявил тендер.",
+}
+
+
+def test_kazakh_sentences_go_to_the_kazakh_model(gaz: Gazetteer) -> None:
+    docs, sents = frames(KK_TEXTS)
+    sents["lang"] = sents["doc_id"].map({"kk": "kk", "ru": "ru"})
+    ru, kk = FakeNER(), FakeKkNER()
+    mentions, _ = extract(docs, sents, gaz, ru, "all", kk_ner=kk)
+    assert kk.seen and all("ауданы" in t or "Досаев" in t for t in kk.seen)
+    assert not any("приехал" in t for t in kk.seen) and not any("өткізді" in t for t in ru.seen)
+    got = mentions[mentions["source"] == "kk_ner"]
+    rows = set(zip(got["text"], got["label"], got["lang"], strict=True))
+    # GPE becomes LOC; DATE is not a pipeline label and is dropped
+    assert rows == {("Досаев", "PER", "kk"), ("Алматыда", "LOC", "kk")}
+    assert set(mentions.loc[mentions["source"] == "natasha", "lang"]) == {"ru"}
+
+
+def test_kazakh_model_spans_overlapping_a_body_are_dropped(gaz: Gazetteer) -> None:
+    class OrgOnBody:
+        def __call__(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            return [[(0, 24, "ORG")] if t.startswith("Медеу") else [] for t in texts]
+
+    docs, sents = frames({"kk": KK_TEXTS["kk"]})
+    sents["lang"] = "kk"
+    mentions, _ = extract(docs, sents, gaz, None, "all", kk_ner=OrgOnBody())
+    assert list(mentions["source"]) == ["gazetteer"]  # the gazetteer's body span wins
+
+
+def test_missing_kazakh_model_warns_and_continues(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline.entities import load_kk_ner
+
+    with caplog.at_level("WARNING"):
+        assert load_kk_ner(tmp_path / "models" / "kk_ner") is None
+    assert "gazetteer only" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("ru", "Управление внутренней политики города Алматы провело встречу.",
+         "Управление внутренней политики города Алматы"),
+        ("ru", "Сотрудники управления внутренней политики Алматы провели форум.",
+         "управления внутренней политики Алматы"),
+        ("ru", "В УВП Алматы рассказали о планах.", "УВП Алматы"),
+        ("ru", "Представители УВП г. Алматы встретились с молодёжью.", "УВП г. Алматы"),
+        ("kk", "Алматы қаласының Ішкі саясат басқармасының өкілдері келді.",
+         "Алматы қаласының Ішкі саясат басқармасының"),
+        ("kk", "Алматы каласынын Ишки саясат баскармасы жастармен кездести.",
+         "Алматы каласынын Ишки саясат баскармасы"),  # typed without Kazakh letters
+        ("kk", "Алматы қаласының Iшкi саясат басқармасы жиын өткізді.",
+         "Алматы қаласының Iшкi саясат басқармасы"),  # Latin i
+        # not the Almaty body: another city, lower-case abbreviation, the police (УВД)
+        ("ru", "УВП Шымкента провело встречу.", None),
+        ("ru", "В Астане управление внутренней политики провело форум.", None),
+        ("ru", "Увп провело встречу в Алматы.", None),
+        ("ru", "Управление внутренних дел Алматы сообщило.", None),
+        ("kk", "Шымкент қаласының Ішкі саясат басқармасы жиын өткізді.", None),
+    ],
+)
+def test_internal_policy_department(gaz: Gazetteer, lang: str, text: str,
+                                    expected: str | None) -> None:
+    sents = [(i, s, e, lang) for i, (s, e) in enumerate(sentence_spans(text))]
+    found = [(text[k.start:k.end], k.body_id) for k in gaz.link(text, sents).links
+             if k.body_id == "dept_internal_policy"]
+    assert found == ([(expected, "dept_internal_policy")] if expected else [])

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline import eval_language
@@ -82,3 +83,69 @@ def test_cli_parser_defaults():
     assert args.data.endswith("lingua_kk_ru_langid")
     with pytest.raises(SystemExit):
         parser.parse_args(["--backend", "langdetect"])
+
+
+COMMENTS = SHARED / "datasets" / "tengrinews_comments_2024_04" / "comments.parquet"
+
+
+def _comments_file(tmp_path: Path, texts: list[object]) -> Path:
+    path = tmp_path / "comments.parquet"
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_parquet(path, index=False)
+    return path
+
+
+def test_comments_summary_counts_labels_without_texts(tmp_path, capsys):
+    texts = [
+        "Сегодня в городе опять пробки, ничего не меняется.",
+        "Иманды болсын",
+        "Очень жаль ребёнка. Иманды болсын.",
+        "😀😀",
+        None,
+    ]
+    args = argparse.Namespace(
+        data="unused", backend="all", json=True, comments=str(_comments_file(tmp_path, texts))
+    )
+    assert eval_language.main(args) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out)
+    assert summary["labels"] == {"ru": 1, "kk": 1, "mixed": 1, "other": 2}
+    assert summary["n_comments"] == 5 and summary["backend"] == "hybrid"
+    assert "пробки" not in out and "болсын" not in out  # counts only, never texts
+
+
+def test_comments_text_output_lists_every_label(tmp_path, capsys):
+    path = _comments_file(tmp_path, ["Всё будет хорошо, я уверен.", "Бәрі жақсы болады."])
+    args = argparse.Namespace(data="unused", backend="kazletters", json=False, comments=str(path))
+    assert eval_language.main(args) == 0
+    out = capsys.readouterr().out
+    assert all(label in out for label in ("ru", "kk", "mixed", "other"))
+    assert "Всё будет" not in out
+
+
+def test_comments_bad_input_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--comments"):
+        eval_language.load_comments(tmp_path / "nowhere.parquet")
+    path = tmp_path / "bad.parquet"
+    pd.DataFrame({"body": ["x"]}).to_parquet(path, index=False)
+    with pytest.raises(ValueError, match="text"):
+        eval_language.load_comments(path)
+
+
+def test_comments_flag_defaults_to_tengrinews_comments():
+    parser = argparse.ArgumentParser()
+    eval_language.add_arguments(parser)
+    assert parser.parse_args([]).comments is None
+    assert parser.parse_args(["--comments"]).comments.endswith("comments.parquet")
+    assert parser.parse_args(["--comments", "x.parquet"]).comments == "x.parquet"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not COMMENTS.is_file(), reason="../shared/datasets is absent")
+def test_tengrinews_comments_are_mostly_russian_with_some_kazakh():
+    summary = eval_language.comment_summary(
+        eval_language.load_comments(COMMENTS), build_detector("hybrid")
+    )
+    labels = summary["labels"]
+    assert sum(labels.values()) == summary["n_comments"] == 4194
+    assert labels["ru"] / summary["n_comments"] > 0.9
+    assert 100 <= labels["kk"] + labels["mixed"] <= 300

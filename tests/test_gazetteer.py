@@ -16,7 +16,7 @@ CANONICAL_IDS = {
     "akimat_alatau", "akimat_almaly", "akimat_auezov", "akimat_bostandyk", "akimat_zhetysu",
     "akimat_medeu", "akimat_nauryzbay", "akimat_turksib",
     "dept_mobility", "dept_energy", "dept_health", "dept_education", "dept_ecology",
-    "dept_housing", "dept_green", "dept_construction", "dept_culture",
+    "dept_housing", "dept_green", "dept_construction", "dept_culture", "dept_internal_policy",
     "police_almaty", "dchs_almaty",
     "almaty_su", "almaty_teplo", "alatau_zharyk", "almatyelektrotrans", "onay", "almaty_metro",
     "almaty_tazalyk", "almaty_region_akimat",

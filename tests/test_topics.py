@@ -15,6 +15,7 @@ from pipeline.config import Params, TopicsParams
 from pipeline.embeddings import TfidfEmbedder
 from pipeline.io import read_table, write_table
 from pipeline.paths import Paths
+from pipeline.topic_continuity import load_registry
 from pipeline.topic_words import (
     TopicAnalyzer,
     build_vocabulary,
@@ -297,6 +298,17 @@ def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
     assert (model_dir / "meta.json").exists()
     assert list((model_dir / "bertopic").glob("*.safetensors"))
     assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
+    registry_dir = paths.models / "topics" / "registry"
+    status = pd.read_parquet(registry_dir / "topic_status.parquet")
+    assert set(status["topic_id"]) == set(topics["topic_id"]) - {OUTLIER}
+    assert (status.groupby("topic_id")["status"].first() == "new").all()
+    # a second weekly run on the same documents keeps every id and counts the run
+    first_docs = read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
+    run(Params(topics=PARAMS), paths)
+    pd.testing.assert_frame_equal(
+        first_docs, read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS))
+    registry = load_registry(registry_dir)
+    assert [t.runs_seen for t in registry.topics] == [2, 2, 2, 2] and registry.next_id == 4
 
 
 # -- evaluation metrics ---------------------------------------------------------------------------
