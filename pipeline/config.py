@@ -20,8 +20,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IngestParams:
     raw_dir: str = "data/raw/sample"
-    near_dup_threshold: float = 0.8
-    num_perm: int = 64
+    near_dup_threshold: float = 0.7
+    num_perm: int = 128
     min_text_chars: int = 5
     max_text_chars: int = 200_000
 

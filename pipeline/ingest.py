@@ -51,13 +51,23 @@ def _first(fields: dict[str, Any], name: str) -> Any:
     return None
 
 
+_TRACKING = ("utm_", "fbclid", "gclid", "yclid", "_openstat", "from", "ref")
+
+
 def normalise_url(url: str) -> str:
-    """Scheme-less, lower-case host without www, no query or fragment, no trailing slash."""
+    """Scheme-less, lower-case host without www, no trailing slash, no tracking parameters.
+
+    The query stays (many sites address articles as "/?a=123"); its parameters are sorted.
+    """
     parts = urlsplit(url.strip())
     host = parts.netloc.lower().removeprefix("www.")
     path = parts.path.rstrip("/")
+    params = sorted(
+        p for p in parts.query.split("&") if p and not p.split("=")[0].lower().startswith(_TRACKING)
+    )
+    query = f"?{'&'.join(params)}" if params else ""
     frag = f"#{parts.fragment}" if parts.fragment.startswith("comment") else ""
-    return f"{host}{path}{frag}"
+    return f"{host}{path}{query}{frag}"
 
 
 def site_of(url: str, sources: Iterable[Source], declared: str | None = None) -> str:
@@ -176,7 +186,7 @@ def build_documents(
     kept["copies"] = kept["dup_key"].map(copies).astype("int64")
     kept["story_id"] = story_ids(
         kept["doc_id"].tolist(),
-        (kept["title"] + "\n" + kept["text"]).where(kept["kind"] == "article", "").tolist(),
+        kept["text"].where(kept["kind"] == "article", "").tolist(),  # titles get rewritten
         p.near_dup_threshold,
         p.num_perm,
         seed,

@@ -97,8 +97,11 @@ def test_site_of(url: str, site: str) -> None:
     assert site_of(url, SOURCES) == site
 
 
-def test_normalise_url_ignores_scheme_www_query() -> None:
-    assert normalise_url("https://www.Nur.kz/a/b/?utm=1") == normalise_url("http://nur.kz/a/b")
+def test_normalise_url_ignores_scheme_www_tracking() -> None:
+    assert normalise_url("https://www.Nur.kz/a/b/?utm_source=x") == normalise_url("http://nur.kz/a/b")
+    # query-addressed articles stay distinct
+    assert normalise_url("https://nomad.su/?a=3-1") != normalise_url("https://nomad.su/?a=3-2")
+    assert normalise_url("https://x.kz/?b=2&a=1&fbclid=z") == normalise_url("https://x.kz/?a=1&b=2")
 
 
 def _article(url: str, text: str, published: str = "2026-10-05T10:00:00+05:00", **kw) -> dict:
@@ -214,3 +217,19 @@ def test_run_writes_tables_atomically_and_deterministically(tmp_path) -> None:
         p for p in paths.processed.iterdir() if p.name.startswith(".")
     ]  # no temp files left
     assert isinstance(docs["published_utc"].iloc[0], pd.Timestamp)
+
+
+def test_sample_corpus_dirt_is_found() -> None:
+    """Every planted near-duplicate is marked and every exact repost folded (data/raw/sample)."""
+    sample = ROOT / "data" / "raw" / "sample"
+    manifest = pd.DataFrame(json.loads((sample / "MANIFEST.json").read_text())["documents"])
+    params = load_params()
+    result = ingest(sample, SOURCES, params.ingest, params.seed)
+    docs = result.documents
+    tagged = manifest["tags"].map(set)
+    planted = set(manifest.loc[tagged.map(lambda t: "near_duplicate" in t), "url"])
+    marked = set(docs.loc[docs["is_near_duplicate"], "url"])
+    assert planted and planted == marked
+    reposts = set(manifest.loc[tagged.map(lambda t: "exact_repost" in t), "url"])
+    assert reposts and not reposts & set(docs["url"])
+    assert len(set(docs["url"])) == len(docs)
