@@ -102,6 +102,7 @@ def main() -> int:
             f"\n{r['corpus']}: {r['documents']} documents, "
             f"{r['city_body_mentions']} city-body mentions"
         )
+        print("seconds: wall time of a fresh process per stage, imports and model loading included")
         print(f"{'stage':<16}{'seconds':>9}{'docs/s':>10}{'peak MB':>10}")
         for stage, f in r["stages"].items():
             print(
