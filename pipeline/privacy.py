@@ -19,13 +19,13 @@ IIN_MASK = "[ИИН]"
 _SEP = r"[\s\-\u00a0.]*"
 # e-mail first: it may hold digits that would otherwise look like a phone or an IIN
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", re.UNICODE)
-# IIN/BIN: exactly 12 digits, not part of a longer number
-_IIN = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# IIN/BIN: 12 digits, not part of a longer number; people also write "900101 300123"
+_IIN = re.compile(r"(?<!\d)\d{6}[\s\u00a0-]?\d{6}(?!\d)")
 # Kazakhstani numbers: +7 / 8 / 7, then a 3-digit code starting with 7 (mobile 70x/77x, city
 # 727, 717 ...), then 7 digits with any separators: +7 701 123 45 67, 8 (727) 272-12-34,
 # 87011234567, +7(777)1234567.
 _PHONE = re.compile(
-    rf"(?<![\d+])(?:\+{_SEP}7|8|7){_SEP}\(?{_SEP}7\d\d{_SEP}\)?(?:{_SEP}\d){{7}}(?!\d)"
+    rf"(?<![\d+])(?=[+(\d])(?:(?:\+{_SEP}7|8|7){_SEP})?\(?{_SEP}7\d\d{_SEP}\)?(?:{_SEP}\d){{7}}(?!\d)"
 )
 # short city numbers written with dashes: 272-12-34, 2-72-12-34
 _LOCAL_PHONE = re.compile(r"(?<![\d\-])(?:\d-)?\d{3}-\d{2}-\d{2}(?![\d\-])")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,19 @@ class Rejected:
 
 
 def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else cp1251: the two encodings Kazakhstani crawls leave."""
+    """UTF-8 (with or without BOM), else cp1251: the two encodings Kazakhstani crawls leave.
+
+    A UTF-8 file with a few broken bytes (a truncated crawl) stays UTF-8 with U+FFFD in place of
+    them: reading it as cp1251 would garble every Kazakh letter in the file.
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("cp1251", errors="replace")
+        pass
+    text = data.decode("utf-8-sig", errors="replace")
+    if text.count("\ufffd") <= max(3, len(text) // 1000):
+        return text
+    return data.decode("cp1251", errors="replace")
 
 
 def list_raw_files(raw_dir: Path) -> list[Path]:
@@ -68,7 +77,9 @@ def read_file(path: Path, rel: str) -> Iterator[RawRecord | Rejected]:
 
 
 def read_jsonl(data: bytes, rel: str) -> Iterator[RawRecord | Rejected]:
-    for lineno, line in enumerate(decode(data).splitlines(), start=1):
+    # split on "\n" only: JSON strings may hold U+2028 and other characters splitlines() breaks on
+    for lineno, line in enumerate(decode(data).split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         try:
@@ -86,24 +97,24 @@ def read_jsonl(data: bytes, rel: str) -> Iterator[RawRecord | Rejected]:
 
 def read_csv(data: bytes, rel: str) -> Iterator[RawRecord | Rejected]:
     text = decode(data)
+    csv.field_size_limit(sys.maxsize)  # long article bodies exceed the default 131,072 chars
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         yield Rejected(rel, 1, "CSV без строки заголовков")
         return
-    try:
-        for row in reader:
-            row_no = reader.line_num
-            if None in row:  # more cells than header columns
-                yield Rejected(
-                    rel,
-                    row_no,
-                    "в строке CSV больше ячеек, чем в заголовке",
-                    json.dumps(row, ensure_ascii=False, default=str)[:500],
-                )
-                continue
-            yield RawRecord({k.strip(): v for k, v in row.items() if k}, rel, row_no)
-    except csv.Error as exc:
-        yield Rejected(rel, reader.line_num, f"CSV повреждён: {exc}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # one broken row; the reader goes on with the next one
+            yield Rejected(rel, reader.line_num, f"строка CSV повреждена: {exc}")
+            continue
+        if None in row:  # more cells than header columns
+            yield Rejected(rel, reader.line_num, "в строке CSV больше ячеек, чем в заголовке",
+                           json.dumps(row, ensure_ascii=False, default=str)[:500])
+            continue
+        yield RawRecord({k.strip(): v for k, v in row.items() if k}, rel, reader.line_num)
 
 
 def _meta(tree: Any, xpath: str) -> str | None:

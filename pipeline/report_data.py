@@ -687,7 +687,10 @@ def evidence(
     ).to_numpy()
     out["site"] = neg["site_name"].to_numpy()
     out["date"] = neg["date"].to_numpy()
-    out["url"] = neg["doc_id"].map(docs["url"]).to_numpy()
+    urls = neg["doc_id"].map(docs["url"])
+    # a comment's own anchor leads to its author: link the article it was left under instead
+    urls = urls.where(neg["kind"].to_numpy() != "comment", urls.str.split("#").str[0])
+    out["url"] = urls.to_numpy()
     ctx = mask_series(neg["context"]).str.slice(0, CONTEXT_CHARS)
     out["context"] = ctx.to_numpy()
     out["p_negative"] = neg["p_negative"].to_numpy(dtype=float)

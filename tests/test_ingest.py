@@ -233,3 +233,24 @@ def test_sample_corpus_dirt_is_found() -> None:
     reposts = set(manifest.loc[tagged.map(lambda t: "exact_repost" in t), "url"])
     assert reposts and not reposts & set(docs["url"])
     assert len(set(docs["url"])) == len(docs)
+
+
+def test_readers_survive_long_fields_line_separators_and_broken_bytes(tmp_path) -> None:
+    long_body = "Акимат " + "слово " * 30000  # > csv's default 131,072-char field limit
+    rows = "url,title,text,published\n" + "".join(
+        f'https://total.kz/x/{i},T{i},"{long_body if i == 1 else LONG}",2026-10-05\n'
+        for i in range(3)
+    )
+    _write(tmp_path, "a.csv", rows)
+    sep = json.dumps(_article("https://nur.kz/a/1/", LONG + " строка\u2028вторая"),
+                     ensure_ascii=False)
+    _write(tmp_path, "b.jsonl", sep + "\n")
+    kk = json.dumps(_article("https://nur.kz/a/2/", "Әкімдік хабарлады. " + LONG),
+                    ensure_ascii=False).encode()
+    _write(tmp_path, "c.jsonl", kk + b"\n" + b'{"url": "https://nur.kz/a/3/", "text": "\xd0\n')
+    result = ingest(tmp_path / "raw", SOURCES, P, seed=1)
+    docs = result.documents.set_index("url")
+    assert len(docs.filter(like="total.kz", axis=0)) == 3  # no row lost after the long one
+    assert "Әкімдік хабарлады" in docs.loc["https://nur.kz/a/2/", "text"]
+    assert "https://nur.kz/a/1/" in docs.index
+    assert result.counts["quarantined"] == 1  # only the truncated line
