@@ -44,15 +44,19 @@ class EntitiesParams:
     kk_ner_data: str = "../shared/datasets/kaznerd"
     kk_ner_epochs: int = 30
     kk_ner_max_seconds: float = 720.0
+    kk_ner_dropout: float = 0.2
+    kk_ner_weight_decay: float = 1e-6
 
 
 @dataclass(frozen=True)
 class TopicsParams:
     embedder: str = "tfidf"
     model_dir: str = ""
-    min_cluster_size: int = 8
-    min_samples: int = 3
-    cluster_selection: str = "leaf"
+    clusterer: str = "agglomerative"  # agglomerative (seed-free) | hdbscan (UMAP + HDBSCAN)
+    distance_threshold: float = 0.85  # agglomerative: average-linkage cosine distance cut
+    min_cluster_size: int = 5
+    min_samples: int = 3  # hdbscan only
+    cluster_selection: str = "leaf"  # hdbscan only
     umap_neighbors: int = 15
     umap_components: int = 5
     svd_components: int = 100

@@ -113,7 +113,7 @@ class TfidfEmbedder:
             except ValueError as exc:
                 raise ValueError("tfidf embedder: the documents hold no words to embed") from exc
         k = max(1, min(self.svd_components, x.shape[0] - 1, x.shape[1] - 1))
-        self._svd = TruncatedSVD(n_components=k, random_state=self.seed, algorithm="randomized")
+        self._svd = TruncatedSVD(n_components=k, random_state=self.seed, algorithm="arpack")
         self._svd.fit(x)
         log.info("tfidf embedder: %d docs, %d terms, %d SVD components", *x.shape, k)
         return x

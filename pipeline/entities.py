@@ -11,6 +11,8 @@ Reads DOCUMENTS and SENTENCES, writes MENTIONS and DOC_ENTITIES.
   gazetteer mentions only.
 - Mentions of the trap body (the Almaty *region* akimat) are written with label ORG and their
   body_id, so they stay visible but never count as a city body.
+- natasha's ORG spans are refined with general Russian rules (`refine_ru_orgs`: organisation
+  head nouns with their genitive chains, "Name (ABBR)", legal form + quoted name).
 - natasha ORG/LOC spans that overlap a gazetteer span are dropped (the gazetteer span, with its
   canonical id, is the better description of the same words).
 """
@@ -18,6 +20,7 @@ Reads DOCUMENTS and SENTENCES, writes MENTIONS and DOC_ENTITIES.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,16 +51,25 @@ _NER_BATCH = 64
 
 
 class NatashaNER:
-    """natasha's news NER (slovnet + navec, shipped inside the wheel), loaded once."""
+    """natasha's news NER (slovnet + navec, shipped inside the wheel), loaded once.
 
-    def __init__(self) -> None:
+    With a pymorphy3 `morph`, its ORG spans are refined by `refine_ru_orgs` (the pipeline's
+    Russian NER); without, it is plain natasha (the baseline of `kaznet evaluate entities`).
+    """
+
+    def __init__(self, morph: Any | None = None) -> None:
         from natasha import NewsEmbedding, NewsNERTagger
 
         self.tagger = NewsNERTagger(NewsEmbedding())
+        self.morph = morph
 
     def __call__(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
-        return [[(s.start, s.stop, s.type) for s in markup.spans]
-                for markup in self.tagger.map(texts)]
+        out = [[(s.start, s.stop, s.type) for s in markup.spans]
+               for markup in self.tagger.map(texts)]
+        if self.morph is None:
+            return out
+        return [refine_ru_orgs(text, spans, self.morph)
+                for text, spans in zip(texts, out, strict=True)]
 
 
 @dataclass
@@ -273,6 +285,230 @@ def person_name(text: str, morph: Any) -> str:
     return " ".join(out)
 
 
+# ---- Russian ORG refinement (post-processing of natasha spans) --------------------------------
+# natasha misses generic organisation names ("министерство здравоохранения", "полиция") and cuts
+# names short ("Верховный суд" + "Испании"). These rules are general Russian grammar, not lists
+# of Almaty bodies. Lemmas of organisation-type head nouns:
+ORG_HEADS = frozenset({
+    "министерство", "комитет", "департамент", "управление", "агентство", "суд", "партия",
+    "компания", "банк", "университет", "институт", "академия", "прокуратура", "служба",
+    "совет", "парламент", "правительство", "мэрия", "акимат", "маслихат", "полиция",
+    "инспекция", "фонд", "корпорация", "холдинг", "концерн", "ассоциация", "союз", "собрание",
+    "федерация", "комиссия", "палата", "администрация", "кабмин", "дума", "секретариат",
+    "факультет", "колледж",
+})
+# continuations after "по" ("управление по Алматинской области", "суд по правам человека")
+ORG_PO_HEADS = frozenset({"министерство", "комитет", "департамент", "управление", "агентство",
+                          "суд", "служба", "инспекция", "комиссия"})
+# ... of which these name an organisation even alone ("правительство заявило").
+ORG_STANDALONE = frozenset({"правительство", "парламент", "мэрия", "акимат", "маслихат",
+                            "полиция", "прокуратура", "кабмин"})
+# Legal forms before a quoted name: the organisation is the quoted name (as NEREL marks it).
+LEGAL_FORMS = frozenset({"АО", "ТОО", "ООО", "ПАО", "ОАО", "ЗАО", "НАО", "КГП", "РГП", "ГКП",
+                         "КГУ", "ГУ", "ИП", "НП", "АНО", "ФГУП", "МУП", "ГУП", "УК", "ОО", "РОО"})
+GENERIC_ORG = frozenset({"СМИ"})  # natasha tags these ORG; they name no organisation
+_TOKEN = re.compile(r"«[^«»\n]{1,80}»|\"[^\"\n]{1,80}\"|“[^“”\n]{1,80}”|[\w-]+|\S")
+_ABBR = re.compile(r"(?P<name>\S.*?)\s+\((?P<abbr>[A-ZА-ЯЁ][\w-]{1,11})\)", re.DOTALL)
+_QUOTES = "«\"“"
+_CYR = re.compile("[А-ЯЁ]")
+_VAGUE_ADJ = frozenset({"новый", "старый", "хороший", "плохой", "крупный", "большой", "малый",
+                        "небольшой", "данный", "другой", "каждый", "любой", "многий", "различный",
+                        "некоторый", "сам", "весь", "бывший", "нынешний", "известный"})
+_HEAD_PREFIX = re.compile("|".join(sorted({h[:4] for h in ORG_HEADS})))
+_NAME_POS = frozenset({"NOUN", "ADJF", "PRTF", "NUMR"})
+
+
+def refine_ru_orgs(text: str, spans: Iterable[tuple[int, int, str]], morph: Any
+                   ) -> list[tuple[int, int, str]]:
+    """natasha spans of `text` with ORG spans added, extended, split and trimmed.
+
+    - "Name (ABBR)" becomes two ORG spans; "ООО «Name»" becomes "Name"; "СМИ" is dropped.
+    - An organisation-type head noun (pymorphy3 lemma in ORG_HEADS) with the adjectives that
+      agree with it on the left and a genitive chain on the right (words, or LOC/ORG spans
+      that can be genitive) becomes one ORG span ("Верховный суд Испании",
+      "министерство здравоохранения"); it replaces the spans it covers.
+    - A quoted name after a legal form ("АО «Name»") becomes an ORG span.
+    - ORG + a genitive LOC span right after it is one ORG ("Палаты представителей США").
+    Only ORG spans are added or changed; PER spans are never touched, LOC spans only when an
+    ORG span takes them in.
+    """
+    out = []
+    for s in spans:
+        if s[2] == "ORG" and text[s[0]:s[1]] in GENERIC_ORG:
+            continue
+        out += [_trim_legal_form(text, p) for p in _split_abbreviation(text, _tidy(text, s))]
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    for cand in _quoted_orgs(tokens) + _head_noun_orgs(text, tokens, out, morph):
+        out = _add_candidate(out, cand)
+    return _merge_place_tails(text, sorted(set(out)), morph)
+
+
+def _merge_place_tails(text: str, spans: list[tuple[int, int, str]], morph: Any
+                       ) -> list[tuple[int, int, str]]:
+    """ORG + " " + a genitive LOC span is one ORG ("Палаты представителей" + "США")."""
+    out: list[tuple[int, int, str]] = []
+    for span in spans:
+        prev = out[-1] if out else None
+        if (prev and prev[2] == "ORG" and span[2] == "LOC" and text[prev[1]:span[0]] == " "
+                and _genitive(morph, text[span[0]:span[1]].split()[0], allow_caps=True)):
+            out[-1] = (prev[0], span[1], "ORG")
+        else:
+            out.append(span)
+    return out
+
+
+def _tidy(text: str, span: tuple[int, int, str]) -> tuple[int, int, str]:
+    """Balance the quotes of an ORG span and drop a sentence-final full stop."""
+    s, e, label = span
+    if label != "ORG" or e - s < 2:
+        return span
+    if text[e - 1] == "." and text[e - 5:e - 1].isalpha() and text[e - 2].islower():
+        e -= 1
+    part = text[s:e]
+    if part.count('"') % 2:
+        if part.endswith('"'):
+            e -= 1
+        elif text[e:e + 1] == '"':
+            e += 1
+    if part.count("«") > part.count("»") and text[e:e + 1] == "»":
+        e += 1
+    elif part.endswith("»") and part.count("»") > part.count("«"):
+        e -= 1
+    return (s, e, label)
+
+
+def _split_abbreviation(text: str, span: tuple[int, int, str]) -> list[tuple[int, int, str]]:
+    m = _ABBR.fullmatch(text, span[0], span[1]) if span[2] == "ORG" else None
+    if not m:
+        return [span]
+    return [(m.start("name"), m.end("name"), "ORG"), (m.start("abbr"), m.end("abbr"), "ORG")]
+
+
+def _trim_legal_form(text: str, span: tuple[int, int, str]) -> tuple[int, int, str]:
+    words = text[span[0]:span[1]].split(" ")
+    if span[2] != "ORG" or words[0] not in LEGAL_FORMS:
+        return span
+    start = span[0]
+    for w in words:
+        if w not in LEGAL_FORMS:
+            break
+        start += len(w) + 1
+    if start < span[1] - 2 and text[start] in _QUOTES and text[span[1] - 1] in "»\"”":
+        return (start + 1, span[1] - 1, "ORG")
+    return span
+
+
+def _quoted_orgs(tokens: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    out = []
+    for (_, _, prev), (s, e, tok) in zip(tokens, tokens[1:], strict=False):
+        if tok[0] in _QUOTES and len(tok) > 2 and prev in LEGAL_FORMS:
+            out.append((s + 1, e - 1, "ORG"))
+    return out
+
+
+def _parses(morph: Any, word: str) -> list[Any]:
+    return morph.parse(word) if word[:1].isalpha() else []
+
+
+def _head_noun_orgs(text: str, tokens: list[tuple[int, int, str]],
+                    spans: list[tuple[int, int, str]], morph: Any
+                    ) -> list[tuple[int, int, str]]:
+    starts = {s: (s, e, lab) for s, e, lab in spans if lab in ("LOC", "ORG")}
+    out = []
+    for i, (_, e, word) in enumerate(tokens):
+        if not _HEAD_PREFIX.match(word.lower().rsplit("-", 1)[-1]):
+            continue  # cheap filter before pymorphy3
+        head = next((p for p in _parses(morph, word) if "NOUN" in p.tag
+                     and p.normal_form.rsplit("-", 1)[-1] in ORG_HEADS), None)
+        if head is None:
+            continue
+        first, left = i, False
+        while first > 0 and _joined(text, tokens[first - 1], tokens[first]) and _agrees(
+                morph, tokens[first - 1][2], head):
+            first, left = first - 1, True
+        end, j = e, i + 1
+        while j < len(tokens) and _joined(text, tokens[j - 1], tokens[j]):
+            nxt = starts.get(tokens[j][0])
+            if nxt and _genitive(morph, text[nxt[0]:nxt[1]].split()[0], allow_caps=True):
+                end = nxt[1]
+                j = next((k for k in range(j, len(tokens)) if tokens[k][0] >= end), len(tokens))
+                continue
+            if tokens[j][2] == "по" and head.normal_form in ORG_PO_HEADS:
+                po_end, j = _po_phrase(text, tokens, j, starts, morph)
+                if po_end is None:
+                    break
+                end = po_end
+                continue
+            if not _genitive(morph, tokens[j][2]):
+                break
+            if any("NOUN" in p.tag for p in _parses(morph, tokens[j][2])):
+                end = tokens[j][1]
+            j += 1
+        start = tokens[first][0]
+        named = end > e or head.normal_form in ORG_STANDALONE or (
+            left and text[start].isupper())
+        if named:
+            out.append((start, end, "ORG"))
+    return out
+
+
+def _agrees(morph: Any, word: str, head: Any) -> bool:
+    """An adjective in the head's case and number ("Верховный суд"; not "новый", "свой")."""
+    if not word[:1].isupper() and any("PRTF" in p.tag for p in _parses(morph, word)[:1]):
+        return False  # "созданном комитете": a participle, not part of the name
+    return any({"ADJF", "PRTF"} & p.tag.grammemes and not {"Apro", "Supr"} & p.tag.grammemes
+               and p.normal_form not in _VAGUE_ADJ and p.tag.case == head.tag.case
+               and p.tag.number == head.tag.number for p in _parses(morph, word))
+
+
+def _po_phrase(text: str, tokens: list[tuple[int, int, str]], j: int,
+               starts: dict[int, tuple[int, int, str]], morph: Any) -> tuple[int | None, int]:
+    """End offset and next token of "по" + a dative phrase or a LOC span, else (None, j)."""
+    end, k = None, j + 1
+    while k < len(tokens) and _joined(text, tokens[k - 1], tokens[k]):
+        nxt = starts.get(tokens[k][0])
+        if nxt and nxt[2] == "LOC":
+            end = nxt[1]
+            k = next((n for n in range(k, len(tokens)) if tokens[n][0] >= end), len(tokens))
+            break
+        parses = _parses(morph, tokens[k][2])
+        if not parses or parses[0].tag.POS not in _NAME_POS or not any(
+                p.tag.case == "datv" for p in parses):
+            break
+        if any("NOUN" in p.tag and p.tag.case == "datv" for p in parses):
+            end = tokens[k][1]
+        k += 1
+    return (end, k) if end is not None else (None, j)
+
+
+def _joined(text: str, a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+    """Tokens separated by a single space (no punctuation, no line break)."""
+    return text[a[1]:b[0]] == " "
+
+
+def _genitive(morph: Any, word: str, allow_caps: bool = False) -> bool:
+    if allow_caps and word.isupper() and len(word) > 1 and _CYR.search(word):
+        return True  # Cyrillic abbreviations are indeclinable ("МАГАТЭ", "СССР")
+    parses = _parses(morph, word)
+    if allow_caps and parses and "Fixd" in parses[0].tag and "Geox" in parses[0].tag:
+        return True  # indeclinable place names ("Мали", "Того")
+    if any(p.tag.POS == "VERB" for p in parses):
+        return False  # "полиция начала": a verb, not a genitive noun
+    return bool(parses) and parses[0].tag.POS in _NAME_POS and any(
+        p.tag.case == "gent" and p.tag.POS in _NAME_POS for p in parses)
+
+
+def _add_candidate(spans: list[tuple[int, int, str]], cand: tuple[int, int, str]
+                   ) -> list[tuple[int, int, str]]:
+    """Add an ORG candidate unless an existing span holds it or crosses it; drop what it holds."""
+    s, e, _ = cand
+    for a, b, lab in spans:
+        inside = s <= a and b <= e
+        if (a < e and s < b) and (not inside or lab == "PER" or (a, b) == (s, e)):
+            return spans
+    return [x for x in spans if not (s <= x[0] and x[1] <= e)] + [cand]
+
+
 def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pd.DataFrame:
     arrow = table.schema
     if not rows:
@@ -361,7 +597,7 @@ def run(params: Params, paths: Paths) -> None:
     documents = read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
     sentences = read_table(paths.table(schema.SENTENCES), schema.SENTENCES)
     gazetteer = Gazetteer.from_yaml(paths.root / "configs" / "city_bodies.yaml")
-    ner = NatashaNER() if cfg.use_ner else None
+    ner = NatashaNER(gazetteer.lem.morph) if cfg.use_ner else None
     kk_ner = load_kk_ner(paths.root / cfg.kk_ner_model) if cfg.use_ner else None
     skipped: list[dict[str, Any]] = []
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@
    Targets: P >= 0.95, R >= 0.90 for each language. Also counts "trap" errors (the city akimat
    predicted where the gold says the Almaty region).
 2. NEREL v1.1 test (`../shared/datasets/nerel_v1_1/`, brat standoff): exact-span P/R/F1 per
-   PER/ORG/LOC for plain natasha and for the pipeline (natasha + gazetteer spans as ORG).
+   PER/ORG/LOC for plain natasha and for the pipeline (natasha with `refine_ru_orgs` +
+   gazetteer spans, BODY and ORG alike, as ORG).
    Gold: PERSON->PER, ORGANIZATION->ORG, CITY/COUNTRY/STATE_OR_PROVINCE/DISTRICT/LOCATION->LOC,
    outermost spans only (a mapped span inside another mapped span is dropped); discontinuous
    spans are skipped. Skipped cleanly when the folder is absent.
@@ -181,11 +182,15 @@ def natasha_predictor(ner: Callable[[list[str]], list[list[Span]]]) -> Callable[
 
 def pipeline_predictor(ner: Callable[[list[str]], list[list[Span]]], gazetteer: Gazetteer
                        ) -> Callable[[str], set[Span]]:
-    """natasha spans, with gazetteer body spans as ORG replacing the ORG/LOC spans they overlap."""
+    """The entities stage's Russian output: natasha with refined ORG spans, and gazetteer
+    spans (city bodies and the trap body) as ORG replacing the ORG/LOC spans they overlap."""
+    from pipeline.entities import refine_ru_orgs
+
     def predict(text: str) -> set[Span]:
         sents = [(i, s, e, "ru") for i, (s, e) in enumerate(sentence_spans(text))]
         bodies = {(k.start, k.end, "ORG") for k in gazetteer.link(text, sents).links}
-        keep = {s for s in ner([text])[0]
+        spans = refine_ru_orgs(text, ner([text])[0], gazetteer.lem.morph)
+        keep = {s for s in spans
                 if s[2] == "PER" or not any(s[0] < b[1] and b[0] < s[1] for b in bodies)}
         return keep | bodies
     return predict

@@ -7,7 +7,8 @@ coherence of the top-10 words from document co-occurrence in the corpus itself, 
 step. NPMI counts each model's words in its own token space: lemmas for ours and LDA, the raw
 lower-cased words of BERTopic's default CountVectorizer for plain BERTopic.
 
-Stability (`--seeds N`): ours is refitted with N seeds (embedder SVD and UMAP both reseeded);
+Stability (`--seeds N`): ours is refitted with N seeds (embedder SVD and, with the hdbscan
+clusterer, UMAP reseeded; the default agglomerative clusterer uses no seed);
 the adjusted Rand index between every pair of runs (outliers count as one cluster) is reported
 as mean and min, and a second run with the first seed must give identical assignments.
 

@@ -6,10 +6,14 @@ Reads DOCUMENTS and LANGUAGES; writes DOC_TOPICS, TOPICS, TOPIC_WEEKS and the BE
 * Only the earliest copy of each story is clustered; near-duplicates (`is_near_duplicate`) get
   their story's topic. Sizes, shares and weekly counts count every document, reposts included:
   a story reposted by five sites drew more attention than one printed once.
+* Clustering (`topics.clusterer`): by default average-linkage agglomerative clustering on cosine
+  distance, cut at `distance_threshold`, straight on the embeddings (no UMAP): deterministic and
+  seed-free, so a topic does not change with the seed; clusters under `min_cluster_size` documents
+  are outliers. `hdbscan` keeps the former UMAP + HDBSCAN (seed-dependent).
 * Outliers (-1) are moved to the nearest topic only when their embedding is at least
   `outlier_threshold` (cosine) close to that topic's centroid; the rest stay -1.
-* `topic_prob`: HDBSCAN membership strength for clustered documents, the cosine similarity to
-  the centroid for reassigned outliers, 0 for outliers.
+* `topic_prob`: the cosine similarity to the topic centroid (HDBSCAN membership strength with
+  `clusterer: hdbscan`), 0 for outliers.
 * Topic ids are stable across weekly runs (`pipeline.topic_continuity`): each fitted topic is
   matched to the registry of known topics by c-TF-IDF term weights; unmatched topics get fresh ids.
   With an empty registry (the first run, or `fit_topics`) ids are 0..k-1 by size (descending),
@@ -59,6 +63,7 @@ REQUIRED_COLUMNS = ("doc_id", "title", "text", "week")
 N_EXAMPLES = 3
 MODEL_DIR = "topics"
 REGISTRY_DIR = "registry"
+LARGE_CORPUS = 20_000  # agglomerative clustering: memory grows as n^2
 
 TopicOutputs = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, "object | None"]
 
@@ -123,7 +128,8 @@ def fit_weekly_topics(
             LANGUAGES table), `story_id` and `is_near_duplicate` (from DOCUMENTS).
         embedder: gives L2-normalised vectors of `document_texts`.
         params: the `topics` section of params.yaml.
-        seed: seeds UMAP (and the tfidf embedder's SVD through `make_embedder`).
+        seed: seeds UMAP when `params.clusterer` is hdbscan (the default agglomerative
+            clusterer is seed-free).
         analyzer: the topic-word analyser; built from configs/stopwords.yaml when None.
         registry: known topics from earlier runs (`TopicRegistry()` for none).
 
@@ -237,16 +243,74 @@ def _single_cluster(n: int, topic: int) -> np.ndarray:
 
 
 # -- clustering ---------------------------------------------------------------------------------
-def _fit_bertopic(
-    analysed: list[str], emb: np.ndarray, vocabulary: list[str], params: TopicsParams, seed: int
-):
-    """BERTopic on precomputed embeddings; c-TF-IDF runs over the analysed terms."""
-    from bertopic import BERTopic
-    from bertopic.vectorizers import ClassTfidfTransformer
+class ThresholdClusterer:
+    """Average-linkage agglomerative clustering on cosine distance, cut at `distance_threshold`.
+
+    Deterministic and seed-free (the same vectors in the same order give the same labels).
+    Clusters smaller than `min_cluster_size` become outliers (-1); the rest are numbered by size
+    (descending), then by first member. `probabilities_` is each document's cosine similarity to
+    its cluster's centroid (0 for outliers). The sklearn-style `fit`/`labels_` that BERTopic takes
+    in place of HDBSCAN. Memory: scipy holds the condensed distance matrix twice, n^2 doubles
+    (20k clustered documents: about 3.2 GB); a warning is logged above `LARGE_CORPUS` documents.
+    """
+
+    def __init__(self, distance_threshold: float, min_cluster_size: int) -> None:
+        self.distance_threshold = distance_threshold
+        self.min_cluster_size = min_cluster_size
+
+    def fit(self, x: np.ndarray, y=None) -> ThresholdClusterer:  # noqa: ARG002 (sklearn API)
+        """Cluster the rows of `x`; sets `labels_` and `probabilities_`."""
+        from sklearn.cluster import AgglomerativeClustering
+
+        x = np.asarray(x, dtype=np.float64)
+        if len(x) > LARGE_CORPUS:
+            log.warning("topics: agglomerative clustering of %d documents needs about %.1f GB",
+                        len(x), len(x) ** 2 * 8 / 1e9)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        nonzero = norms[:, 0] > 0  # a text without embedded words has no direction: an outlier
+        raw = np.arange(len(x)) + len(x)  # singletons unless clustered below
+        if nonzero.sum() >= 2:
+            raw[nonzero] = AgglomerativeClustering(
+                n_clusters=None, distance_threshold=self.distance_threshold, metric="cosine",
+                linkage="average",
+            ).fit(x[nonzero]).labels_
+        elif nonzero.sum() == 1:
+            raw[nonzero] = 0
+        self.labels_ = _renumber_by_size(raw, self.min_cluster_size)
+        self.probabilities_ = _centroid_similarity_or_zero(x / np.where(norms == 0, 1, norms),
+                                                           self.labels_)
+        return self
+
+
+def _renumber_by_size(raw: np.ndarray, min_size: int) -> np.ndarray:
+    ids, first, counts = np.unique(raw, return_index=True, return_counts=True)
+    kept = sorted((int(-c), int(f), int(i)) for i, f, c in zip(ids, first, counts, strict=True)
+                  if c >= min_size)
+    mapping = {i: k for k, (_, _, i) in enumerate(kept)}
+    return np.array([mapping.get(int(r), OUTLIER) for r in raw], dtype=int)
+
+
+def _centroid_similarity_or_zero(emb: np.ndarray, topics: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(topics))
+    clustered = topics != OUTLIER
+    if clustered.any():
+        out[clustered] = _centroid_similarity(emb[clustered], topics[clustered])
+    return out
+
+
+def _cluster_models(params: TopicsParams, n: int, seed: int):
+    """(dimensionality reduction, clusterer) for BERTopic, as `params.clusterer` names them."""
+    if params.clusterer == "agglomerative":
+        from bertopic.dimensionality import BaseDimensionalityReduction
+
+        return BaseDimensionalityReduction(), ThresholdClusterer(params.distance_threshold,
+                                                                 params.min_cluster_size)
+    if params.clusterer != "hdbscan":
+        raise ValueError(f"topics.clusterer: unknown {params.clusterer!r}; "
+                         "known: agglomerative, hdbscan")
     from hdbscan import HDBSCAN
     from umap import UMAP
 
-    n = len(analysed)
     umap_model = UMAP(
         n_neighbors=max(2, min(params.umap_neighbors, n - 1)),
         n_components=max(2, min(params.umap_components, n - 3)),
@@ -256,6 +320,18 @@ def _fit_bertopic(
         min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
         metric="euclidean", cluster_selection_method=params.cluster_selection, prediction_data=True,
     )
+    return umap_model, hdbscan_model
+
+
+def _fit_bertopic(
+    analysed: list[str], emb: np.ndarray, vocabulary: list[str], params: TopicsParams, seed: int
+):
+    """BERTopic on precomputed embeddings; c-TF-IDF runs over the analysed terms."""
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    n = len(analysed)
+    umap_model, hdbscan_model = _cluster_models(params, n, seed)
     model = BERTopic(
         language="multilingual",  # never "english": that strips every Cyrillic letter
         umap_model=umap_model, hdbscan_model=hdbscan_model,

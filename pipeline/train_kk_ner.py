@@ -28,8 +28,8 @@ def data_dir(params: Params, paths: Paths) -> Path:
     return (paths.root / params.entities.kk_ner_data).resolve()
 
 
-def train_and_score(data: Path, out: Path, epochs: int, max_seconds: float, seed: int
-                    ) -> dict[str, Any]:
+def train_and_score(data: Path, out: Path, epochs: int, max_seconds: float, seed: int,
+                    dropout: float = 0.2, weight_decay: float = 1e-6) -> dict[str, Any]:
     """Train on IOB2_valid (last block = dev log only), save to `out`, score on IOB2_test."""
     for name in ("IOB2_valid.txt", "IOB2_test.txt"):
         if not (data / name).is_file():
@@ -38,7 +38,7 @@ def train_and_score(data: Path, out: Path, epochs: int, max_seconds: float, seed
     train_sents, dev_sents = kk_ner.block_split(kk_ner.read_iob2(data / "IOB2_valid.txt"))
     log.info("kk_ner: %d train and %d dev sentences", len(train_sents), len(dev_sents))
     nlp, history = kk_ner.train(train_sents, dev_sents, epochs=epochs, max_seconds=max_seconds,
-                                seed=seed)
+                                seed=seed, dropout=dropout, weight_decay=weight_decay)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     kk_ner.save(nlp, tmp)
@@ -46,8 +46,8 @@ def train_and_score(data: Path, out: Path, epochs: int, max_seconds: float, seed
     test = kk_ner.evaluate_kaznerd(reloaded, data / "IOB2_test.txt")
     size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
     result = {"train_sentences": len(train_sents), "dev_sentences": len(dev_sents),
-              "seed": seed, "epochs": len(history), "history": history, "test": test,
-              "size_bytes": size}
+              "seed": seed, "dropout": dropout, "weight_decay": weight_decay,
+              "epochs": len(history), "history": history, "test": test, "size_bytes": size}
     write_json(tmp / "metrics.json", result)
     card = out / "MODEL_CARD.md"
     if card.exists():
@@ -57,11 +57,12 @@ def train_and_score(data: Path, out: Path, epochs: int, max_seconds: float, seed
     return result
 
 
-def run(params: Params, paths: Paths) -> None:
-    """Stage entry point: train with the params.yaml settings."""
+def run(params: Params, paths: Paths, out: Path | None = None) -> None:
+    """Stage entry point: train with the params.yaml settings (into `out` if given)."""
     cfg = params.entities
-    result = train_and_score(data_dir(params, paths), paths.root / cfg.kk_ner_model,
-                             cfg.kk_ner_epochs, cfg.kk_ner_max_seconds, params.seed)
+    result = train_and_score(data_dir(params, paths), out or paths.root / cfg.kk_ner_model,
+                             cfg.kk_ner_epochs, cfg.kk_ner_max_seconds, params.seed,
+                             cfg.kk_ner_dropout, cfg.kk_ner_weight_decay)
     log.info("kk_ner test: %s", {k: v["f1"] for k, v in result["test"]["scores"].items()})
 
 
@@ -70,18 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".")
     parser.add_argument("--epochs", type=int, help="override entities.kk_ner_epochs")
     parser.add_argument("--max-seconds", type=float, help="override entities.kk_ner_max_seconds")
+    parser.add_argument("--dropout", type=float, help="override entities.kk_ner_dropout")
+    parser.add_argument("--weight-decay", type=float,
+                        help="override entities.kk_ner_weight_decay")
+    parser.add_argument("--out", help="write the model here instead of entities.kk_ner_model "
+                        "(to compare before replacing the shipped one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s", datefmt="%H:%M:%S")
     params = load_params(args.root)
     overrides = {k: v for k, v in (("kk_ner_epochs", args.epochs),
-                                   ("kk_ner_max_seconds", args.max_seconds)) if v is not None}
+                                   ("kk_ner_max_seconds", args.max_seconds),
+                                   ("kk_ner_dropout", args.dropout),
+                                   ("kk_ner_weight_decay", args.weight_decay)) if v is not None}
     if overrides:
         from dataclasses import replace
 
         params = replace(params, entities=replace(params.entities, **overrides))
     try:
-        run(params, Paths(Path(args.root).resolve()))
+        run(params, Paths(Path(args.root).resolve()),
+            Path(args.out).resolve() if args.out else None)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2

@@ -77,6 +77,13 @@ def test_tfidf_shape_norm_and_determinism(analyzer):
     np.testing.assert_array_equal(a, b)
 
 
+def test_tfidf_vectors_do_not_depend_on_the_seed(analyzer):
+    """ARPACK SVD: another seed changes only the start vector, not the subspace or the signs."""
+    a = TfidfEmbedder(analyzer, svd_components=3, seed=7, min_df=1, max_df=1.0).embed(TEXTS)
+    b = TfidfEmbedder(analyzer, svd_components=3, seed=8, min_df=1, max_df=1.0).embed(TEXTS)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_tfidf_fitted_once_embeds_new_texts(analyzer):
     emb = TfidfEmbedder(analyzer, svd_components=3, seed=1, min_df=1, max_df=1.0).fit(TEXTS)
     x = emb.embed(["Ремонт дороги на проспекте Абая", "Смог и ТЭЦ"])

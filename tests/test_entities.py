@@ -11,12 +11,20 @@ import pytest
 
 from pipeline import schema
 from pipeline.config import ConfigError, EntitiesParams, Params
-from pipeline.entities import NatashaNER, extract, extract_parallel, person_name, run
+from pipeline.entities import (
+    NatashaNER,
+    extract,
+    extract_parallel,
+    person_name,
+    refine_ru_orgs,
+    run,
+)
 from pipeline.eval_entities import (
     _brat_spans,
     load_link_set,
     load_nerel,
     outermost,
+    pipeline_predictor,
     score_links,
     score_ner,
 )
@@ -381,3 +389,79 @@ def test_internal_policy_department(gaz: Gazetteer, lang: str, text: str,
     found = [(text[k.start:k.end], k.body_id) for k in gaz.link(text, sents).links
              if k.body_id == "dept_internal_policy"]
     assert found == ([(expected, "dept_internal_policy")] if expected else [])
+
+
+# ---- Russian ORG refinement -----------------------------------------------------------------
+def _offsets(text: str, spans: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
+    out = []
+    for part, label in spans:
+        start = text.index(part)
+        out.append((start, start + len(part), label))
+    return out
+
+
+ORG_CASES = [
+    # (text, natasha-like input spans, expected ORG texts)
+    ("Министерство здравоохранения объявило карантин.", [], ["Министерство здравоохранения"]),
+    ("Верховный суд Казахстана отменил приговор.",
+     [("Верховный суд", "ORG"), ("Казахстана", "LOC")], ["Верховный суд Казахстана"]),
+    ("Маслихат города Алматы утвердил бюджет.", [("Алматы", "LOC")],
+     ["Маслихат города Алматы"]),
+    ("Департамент полиции Алматы сообщил о задержании.", [("Алматы", "LOC")],
+     ["Департамент полиции Алматы"]),
+    ("Управление по Алматинской области сообщило о проверке.",
+     [("Алматинской области", "LOC")], ["Управление по Алматинской области"]),
+    ("Сотрудники ТОО «Алатау Жарык» вышли на линию.", [("ТОО «Алатау Жарык»", "ORG")],
+     ["Алатау Жарык"]),
+    ("Договор подписал АО «Казахтелеком».", [], ["Казахтелеком"]),
+    ("Агентство по делам государственной службы (АДГС) провело проверку.",
+     [("Агентство по делам государственной службы (АДГС)", "ORG")],
+     ["Агентство по делам государственной службы", "АДГС"]),
+    ('Заявление партии "Аманат" опубликовано.', [('партии "Аманат', "ORG")],
+     ['партии "Аманат"']),
+    ("Полиция начала проверку.", [], ["Полиция"]),
+    ("Жители критиковали свое правительство.", [], ["правительство"]),
+    ("Об этом сообщили СМИ.", [("СМИ", "ORG")], []),
+    ("Он дал совет соседу.", [], []),
+    ("Новый банк открылся вчера.", [], []),
+    ("Банк Ивана Петрова закрылся.", [("Ивана Петрова", "PER")], []),
+    ("", [], []),
+]
+
+
+@pytest.mark.parametrize(("text", "spans", "orgs"), ORG_CASES)
+def test_refine_ru_orgs(gaz: Gazetteer, text: str, spans: list[tuple[str, str]],
+                        orgs: list[str]) -> None:
+    got = refine_ru_orgs(text, _offsets(text, spans), gaz.lem.morph)
+    assert sorted(text[s:e] for s, e, lab in got if lab == "ORG") == sorted(orgs)
+
+
+def test_refine_ru_orgs_keeps_persons_and_free_places(gaz: Gazetteer) -> None:
+    text = "Ерлан Карин прилетел в Астану, а Банк Ивана Петрова закрылся."
+    spans = _offsets(text, [("Ерлан Карин", "PER"), ("Астану", "LOC"),
+                            ("Ивана Петрова", "PER")])
+    assert refine_ru_orgs(text, spans, gaz.lem.morph) == sorted(spans)
+
+
+def test_refine_ru_orgs_places_absorbed_into_an_org_are_not_places(gaz: Gazetteer) -> None:
+    text = "Верховный суд Казахстана отменил приговор."
+    got = refine_ru_orgs(text, _offsets(text, [("Казахстана", "LOC")]), gaz.lem.morph)
+    assert [lab for *_, lab in got] == ["ORG"]
+
+
+def test_natasha_with_morph_refines_orgs(gaz: Gazetteer, natasha: NatashaNER) -> None:
+    text = "Министерство здравоохранения Казахстана объявило карантин."
+    plain = {text[s:e] for s, e, lab in natasha([text])[0] if lab == "ORG"}
+    refined = NatashaNER.__new__(NatashaNER)
+    refined.tagger, refined.morph = natasha.tagger, gaz.lem.morph
+    got = {text[s:e] for s, e, lab in refined([text])[0] if lab == "ORG"}
+    assert got == {"Министерство здравоохранения Казахстана"}
+    assert plain != got
+
+
+def test_pipeline_predictor_counts_city_bodies_as_org(gaz: Gazetteer,
+                                                      natasha: NatashaNER) -> None:
+    text = "Акимат Медеуского района обещал ремонт дорог."
+    got = pipeline_predictor(natasha, gaz)(text)
+    assert (0, len("Акимат Медеуского района"), "ORG") in got
+    assert not any(lab == "LOC" and s < 24 for s, _, lab in got)

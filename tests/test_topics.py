@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,12 @@ from pipeline.topic_words import (
     load_stopwords,
     make_vectorizer,
 )
-from pipeline.topics import OUTLIER, _reassign_outliers, fit_topics, run
+from pipeline.topics import OUTLIER, ThresholdClusterer, _reassign_outliers, fit_topics, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20260101
-# four clean themes of ~30 docs: "eom" keeps each whole (the "leaf" default splits them)
+# four clean themes of ~30 docs; the default clusterer (agglomerative, seed-free) is used, and
+# the hdbscan settings serve the UMAP + HDBSCAN back-end test ("eom" keeps each theme whole)
 PARAMS = TopicsParams(min_cluster_size=8, min_samples=3, umap_neighbors=10, svd_components=20,
                      cluster_selection="eom")
 
@@ -278,6 +280,56 @@ def test_outliers_reassigned_only_when_close():
     new, sims = _reassign_outliers(emb, topics, threshold=0.3)
     assert new.tolist() == [0, 0, 1, 1, 0, OUTLIER]
     assert sims[4] > 0.9 and sims[5] < 0.3
+
+
+@pytest.mark.parametrize(
+    "points, min_size, expected",
+    [
+        # two tight groups, the larger gets id 0; a lone point is an outlier
+        ([[1, 0], [0.99, 0.05], [0.98, 0.1], [0, 1], [0.05, 0.99], [-1, -1]], 2,
+         [0, 0, 0, 1, 1, OUTLIER]),
+        # the same groups with min_size 3: the pair becomes outliers too
+        ([[1, 0], [0.99, 0.05], [0.98, 0.1], [0, 1], [0.05, 0.99], [-1, -1]], 3,
+         [0, 0, 0, OUTLIER, OUTLIER, OUTLIER]),
+        # equal sizes: the cluster whose first member comes first gets id 0
+        ([[0, 1], [0.05, 0.99], [1, 0], [0.99, 0.05]], 2, [0, 0, 1, 1]),
+        # one point: nothing to cluster
+        ([[1, 0]], 2, [OUTLIER]),
+        # a zero vector (a text with no embedded words) is an outlier, never a crash
+        ([[1, 0], [0, 0], [0.99, 0.05], [0, 0]], 2, [0, OUTLIER, 0, OUTLIER]),
+    ],
+)
+def test_threshold_clusterer(points, min_size, expected):
+    x = np.array(points, dtype=np.float32)
+    fitted = ThresholdClusterer(distance_threshold=0.2, min_cluster_size=min_size).fit(x)
+    assert fitted.labels_.tolist() == expected
+    probs = fitted.probabilities_
+    assert ((probs > 0.9) == (fitted.labels_ != OUTLIER)).all()
+
+
+def test_clustering_does_not_depend_on_the_seed(fitted, corpus, analyzer):
+    other = fit_topics(corpus, TfidfEmbedder(analyzer, PARAMS.svd_components, SEED + 7), PARAMS,
+                       seed=SEED + 7, analyzer=analyzer)
+    pd.testing.assert_frame_equal(fitted[0], other[0])
+    pd.testing.assert_frame_equal(fitted[1], other[1])
+
+
+def test_hdbscan_back_end_finds_the_themes(corpus, analyzer):
+    params = replace(PARAMS, clusterer="hdbscan")
+    doc_topics, topics, _, _ = fit_topics(corpus, TfidfEmbedder(analyzer, 20, SEED), params,
+                                          seed=SEED, analyzer=analyzer)
+    assert len(doc_topics) == len(corpus)
+    merged = doc_topics.merge(corpus[["doc_id", "theme"]], on="doc_id")
+    clustered = merged[merged["topic_id"] != OUTLIER]
+    purity = clustered.groupby("topic_id")["theme"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert 4 <= (topics["topic_id"] != OUTLIER).sum() <= 6  # UMAP may split a theme, never mix
+    assert (purity >= 0.9).all() and set(clustered["theme"]) == set(THEMES)
+
+
+def test_unknown_clusterer_is_rejected(corpus, analyzer):
+    with pytest.raises(ValueError, match="clusterer"):
+        fit_topics(corpus, TfidfEmbedder(analyzer, 20, SEED), replace(PARAMS, clusterer="kmeans"),
+                   seed=SEED, analyzer=analyzer)
 
 
 # -- the stage shell ------------------------------------------------------------------------------
