@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from pipeline import schema
 from pipeline.config import ConfigError, Params
+from pipeline.dates import ALMATY
 from pipeline.gazetteer import DocLinks, Gazetteer
 from pipeline.io import read_table, write_json, write_jsonl, write_table
 from pipeline.paths import Paths
@@ -171,10 +172,12 @@ def _bad_sentence(doc: _Doc | None, start: Any, end: Any) -> str:
 
 
 def _dates(documents: pd.DataFrame) -> list[str | None]:
+    """Almaty-local publication dates: what alias validity and officials' terms are dated in."""
     if "published_utc" not in documents.columns:
         return [None] * len(documents)
     stamps = pd.to_datetime(documents["published_utc"], utc=True, errors="coerce")
-    return [None if pd.isna(s) else s.strftime("%Y-%m-%d") for s in stamps]
+    local = stamps.dt.tz_convert(ALMATY)
+    return [None if pd.isna(s) else s.strftime("%Y-%m-%d") for s in local]
 
 
 def _ner_sentences(doc: _Doc, links: DocLinks, scope: str, context: int) -> list[int]:

@@ -465,3 +465,10 @@ def test_pipeline_predictor_counts_city_bodies_as_org(gaz: Gazetteer,
     got = pipeline_predictor(natasha, gaz)(text)
     assert (0, len("Акимат Медеуского района"), "ORG") in got
     assert not any(lab == "LOC" and s < 24 for s, _, lab in got)
+
+
+def test_publication_dates_are_almaty_local() -> None:
+    from pipeline.entities import _dates
+
+    docs = pd.DataFrame({"published_utc": pd.to_datetime(["2026-10-31T21:30:00Z"], utc=True)})
+    assert _dates(docs) == ["2026-11-01"]  # 02:30 on 1 November in Almaty
