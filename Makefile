@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint bench bench-language clean
+.PHONY: setup demo test test-fast lint bench bench-language bench-topics bench-report clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: $(STAMP)
 
 bench-language: $(STAMP)
 	@$(BIN)/kaznet evaluate language
+	@$(BIN)/python scripts/bench_language.py
+
+bench-topics: $(STAMP)
+	@$(BIN)/python scripts/bench_topics.py --docs 20000
+
+bench-report: $(STAMP)
+	@$(BIN)/python scripts/bench_report.py --docs 20000
 
 clean:
 	rm -rf data/processed reports metrics plots
