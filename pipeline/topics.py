@@ -63,7 +63,7 @@ REQUIRED_COLUMNS = ("doc_id", "title", "text", "week")
 N_EXAMPLES = 3
 MODEL_DIR = "topics"
 REGISTRY_DIR = "registry"
-LARGE_CORPUS = 20_000  # agglomerative clustering: memory grows as n^2
+LARGE_CORPUS = 10_000  # agglomerative clustering: memory grows as n^2 beyond this
 
 TopicOutputs = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, "object | None"]
 
@@ -250,8 +250,9 @@ class ThresholdClusterer:
     Clusters smaller than `min_cluster_size` become outliers (-1); the rest are numbered by size
     (descending), then by first member. `probabilities_` is each document's cosine similarity to
     its cluster's centroid (0 for outliers). The sklearn-style `fit`/`labels_` that BERTopic takes
-    in place of HDBSCAN. Memory: scipy holds the condensed distance matrix twice, n^2 doubles
-    (20k clustered documents: about 3.2 GB); a warning is logged above `LARGE_CORPUS` documents.
+    in place of HDBSCAN. Memory: scipy holds the condensed distance matrix twice, n^2 doubles, so
+    above `LARGE_CORPUS` documents only a fixed subset of that size is clustered exactly; the
+    others join the nearest cluster centroid within the same threshold (or stay outliers).
     """
 
     def __init__(self, distance_threshold: float, min_cluster_size: int) -> None:
@@ -263,18 +264,39 @@ class ThresholdClusterer:
         from sklearn.cluster import AgglomerativeClustering
 
         x = np.asarray(x, dtype=np.float64)
-        if len(x) > LARGE_CORPUS:
-            log.warning("topics: agglomerative clustering of %d documents needs about %.1f GB",
-                        len(x), len(x) ** 2 * 8 / 1e9)
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         nonzero = norms[:, 0] > 0  # a text without embedded words has no direction: an outlier
         raw = np.arange(len(x)) + len(x)  # singletons unless clustered below
-        if nonzero.sum() >= 2:
+        rows = np.flatnonzero(nonzero)
+        if len(rows) > LARGE_CORPUS:
+            # memory grows with n^2: cluster a fixed subset exactly (deterministic, no seed),
+            # then give the others the nearest cluster within the same distance threshold
+            # a fixed multiplicative hash of the position: deterministic, not periodic
+            scramble = (rows.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+            core = np.sort(rows[np.argsort(scramble, kind="stable")[:LARGE_CORPUS]])
+            log.info("topics: clustering %d of %d documents exactly, assigning the rest",
+                     len(core), len(rows))
+            core_labels = AgglomerativeClustering(
+                n_clusters=None, distance_threshold=self.distance_threshold, metric="cosine",
+                linkage="average",
+            ).fit(x[core]).labels_
+            raw[core] = core_labels
+            rest = np.setdiff1d(rows, core)
+            unit = x / np.where(norms == 0, 1, norms)
+            ids = np.unique(core_labels)
+            cents = np.vstack([unit[core[core_labels == i]].mean(axis=0) for i in ids])
+            cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+            for chunk in np.array_split(rest, max(1, len(rest) // 2000)):
+                sims = unit[chunk] @ cents.T
+                best = sims.argmax(axis=1)
+                close = 1 - sims[np.arange(len(chunk)), best] <= self.distance_threshold
+                raw[chunk[close]] = ids[best[close]]
+        elif len(rows) >= 2:
             raw[nonzero] = AgglomerativeClustering(
                 n_clusters=None, distance_threshold=self.distance_threshold, metric="cosine",
                 linkage="average",
             ).fit(x[nonzero]).labels_
-        elif nonzero.sum() == 1:
+        elif len(rows) == 1:
             raw[nonzero] = 0
         self.labels_ = _renumber_by_size(raw, self.min_cluster_size)
         self.probabilities_ = _centroid_similarity_or_zero(x / np.where(norms == 0, 1, norms),

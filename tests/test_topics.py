@@ -307,6 +307,21 @@ def test_threshold_clusterer(points, min_size, expected):
     assert ((probs > 0.9) == (fitted.labels_ != OUTLIER)).all()
 
 
+def test_large_corpus_clusters_a_core_and_assigns_the_rest(monkeypatch):
+    """Above LARGE_CORPUS, a fixed subset is clustered exactly; the rest join the nearest group."""
+    import pipeline.topics as topics_module
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(3)
+    x = np.vstack([centres[i % 3] + rng.normal(0, 0.02, 3) for i in range(60)])
+    x[59] = [0, 0, 0]  # no direction: stays an outlier
+    exact = ThresholdClusterer(distance_threshold=0.2, min_cluster_size=3).fit(x).labels_
+    monkeypatch.setattr(topics_module, "LARGE_CORPUS", 20)
+    sampled = ThresholdClusterer(distance_threshold=0.2, min_cluster_size=3).fit(x).labels_
+    assert sampled.tolist() == exact.tolist()
+    assert sampled[59] == OUTLIER and len(set(sampled[:59])) == 3
+
+
 def test_clustering_does_not_depend_on_the_seed(fitted, corpus, analyzer):
     other = fit_topics(corpus, TfidfEmbedder(analyzer, PARAMS.svd_components, SEED + 7), PARAMS,
                        seed=SEED + 7, analyzer=analyzer)
