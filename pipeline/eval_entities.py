@@ -30,6 +30,7 @@ from pipeline.config import load_params
 from pipeline.gazetteer import Gazetteer
 from pipeline.io import write_json
 from pipeline.paths import Paths
+from pipeline.scoring import prf
 from pipeline.text import sentence_spans
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ def score_links(items: Iterable[dict[str, Any]], gazetteer: Gazetteer) -> dict[s
     out: dict[str, Any] = {}
     for lang, c in sorted(counts.items()):
         out[lang] = {
-            "items": c["items"], **_prf(c["tp"], c["fp"], c["fn"]),
-            "span": _prf(c["span_tp"], c["span_fp"], c["span_fn"]),
+            "items": c["items"], **prf(c["tp"], c["fp"], c["fn"]),
+            "span": prf(c["span_tp"], c["span_fp"], c["span_fn"]),
             "trap_errors": c["trap"],
         }
     out["errors"] = errors
@@ -104,14 +105,6 @@ def _trap_errors(gold: list[dict[str, Any]], pred: list[dict[str, Any]]) -> int:
     region = [(g["start"], g["end"]) for g in gold if g["body_id"] == "almaty_region_akimat"]
     return sum(1 for p in pred if p["body_id"] == "almaty_akimat"
                and any(p["start"] < e and s < p["end"] for s, e in region))
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
-            "tp": tp, "fp": fp, "fn": fn}
 
 
 # ---- NEREL ------------------------------------------------------------------------------------
@@ -170,8 +163,8 @@ def score_ner(docs: list[tuple[str, set[Span]]], predict: Callable[[str], set[Sp
             c[label + "tp"] += len(g & p)
             c[label + "fp"] += len(p - g)
             c[label + "fn"] += len(g - p)
-    out = {lab: _prf(c[lab + "tp"], c[lab + "fp"], c[lab + "fn"]) for lab in ("PER", "ORG", "LOC")}
-    out["micro"] = _prf(*(sum(c[lab + k] for lab in ("PER", "ORG", "LOC"))
+    out = {lab: prf(c[lab + "tp"], c[lab + "fp"], c[lab + "fn"]) for lab in ("PER", "ORG", "LOC")}
+    out["micro"] = prf(*(sum(c[lab + k] for lab in ("PER", "ORG", "LOC"))
                           for k in ("tp", "fp", "fn")))
     return out
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.gazetteer import normalize_word
+from pipeline.scoring import prf
 
 log = logging.getLogger(__name__)
 
@@ -238,18 +239,10 @@ def score(nlp: Any, examples: Sequence[Any], labels: Iterable[str] = MAIN_LABELS
             c[lab, "fp"] += len(p - g)
             c[lab, "fn"] += len(g - p)
     found = sorted({lab for lab, _ in c})
-    out = {lab: _prf(c[lab, "tp"], c[lab, "fp"], c[lab, "fn"]) for lab in found}
-    out["micro"] = _prf(*(sum(c[lab, k] for lab in labels) for k in ("tp", "fp", "fn")))
-    out["micro_all"] = _prf(*(sum(c[lab, k] for lab in found) for k in ("tp", "fp", "fn")))
+    out = {lab: prf(c[lab, "tp"], c[lab, "fp"], c[lab, "fn"]) for lab in found}
+    out["micro"] = prf(*(sum(c[lab, k] for lab in labels) for k in ("tp", "fp", "fn")))
+    out["micro_all"] = prf(*(sum(c[lab, k] for lab in found) for k in ("tp", "fp", "fn")))
     return out
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
-            "tp": tp, "fp": fp, "fn": fn}
 
 
 def evaluate_kaznerd(nlp: Any, path: str | Path) -> dict[str, Any]:
