@@ -37,6 +37,7 @@ from pipeline.config import ConfigError, Params
 from pipeline.dates import ALMATY
 from pipeline.gazetteer import DocLinks, Gazetteer
 from pipeline.io import read_table, write_json, write_jsonl, write_table
+from pipeline.kazakh_names import kazakh_person_name
 from pipeline.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,9 @@ def _doc_entity_row(doc: _Doc, links: DocLinks, rows: Sequence[dict[str, Any]],
                     gazetteer: Gazetteer) -> dict[str, Any]:
     bodies = list(dict.fromkeys(k.body_id for k in links.links if k.city_body))
     persons = list(dict.fromkeys(
-        person_name(r["text"], gazetteer.lem.morph) for r in rows if r["label"] == "PER"
+        kazakh_person_name(r["text"]) if r["lang"] == "kk"
+        else person_name(r["text"], gazetteer.lem.morph)
+        for r in rows if r["label"] == "PER"
     ))
     return {
         "doc_id": doc.doc_id, "almaty_related": links.almaty_related, "bodies": bodies,

@@ -472,3 +472,15 @@ def test_publication_dates_are_almaty_local() -> None:
 
     docs = pd.DataFrame({"published_utc": pd.to_datetime(["2026-10-31T21:30:00Z"], utc=True)})
     assert _dates(docs) == ["2026-11-01"]  # 02:30 on 1 November in Almaty
+
+
+def test_kazakh_persons_are_counted_in_dictionary_form(gaz: Gazetteer) -> None:
+    class Inflected:
+        def __call__(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+            w = "Ерболат Досаевтың"
+            return [[(t.find(w), t.find(w) + len(w), "PER")] if w in t else [] for t in texts]
+
+    docs, sents = frames({"kk": "Ерболат Досаевтың сөзінше, Медеу ауданының әкімдігі мектеп салады."})
+    sents["lang"] = "kk"
+    _, ents = extract(docs, sents, gaz, FakeNER(), "all", kk_ner=Inflected())
+    assert list(ents.loc[0, "persons"]) == ["Ерболат Досаев"]
