@@ -82,6 +82,8 @@ class TrainSentimentParams:
     context_sentences: int = 1
     window_words: int = 6
     extra_label_dirs: tuple[str, ...] = ()  # more folders of sentiment_*.csv (outside git)
+    # settings of the `transformer` back-end (pipeline/sentiment_transformer.TransformerConfig)
+    transformer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

