@@ -48,6 +48,7 @@ from pipeline.train_sentiment import examples_of, make_model, sentiment_metrics
 log = logging.getLogger(__name__)
 
 STEPS = ("rusentne", "kazsandra", "krnd")
+NO_EMBEDDER = ("lexicon", "transformer")  # back-ends that read text without an `embedder`
 DEFAULT_CACHE = Path.home() / ".cache" / "kaznet" / "sentiment_eval"
 
 
@@ -90,7 +91,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return self.backend if self.backend == "lexicon" else f"{self.backend}/{self.embedder}"
+        return self.backend if self.backend in NO_EMBEDDER else f"{self.backend}/{self.embedder}"
 
     def build(self, params: Params, root: Path) -> SentimentModel:
         ts = replace(params.train_sentiment, model=self.backend, embedder=self.embedder)
@@ -98,10 +99,10 @@ class Variant:
 
 
 def variants(backends: list[str], embedders: list[str], cache: EmbeddingCache) -> list[Variant]:
-    """One variant per (back-end, embedder); the lexicon ignores embedders."""
+    """One variant per (back-end, embedder); the lexicon and transformer ignore embedders."""
     out = []
     for b in backends:
-        out += [Variant(b)] if b == "lexicon" else [Variant(b, e, cache) for e in embedders]
+        out += [Variant(b)] if b in NO_EMBEDDER else [Variant(b, e, cache) for e in embedders]
     return out
 
 

@@ -137,6 +137,31 @@ def split(
     return df.iloc[train_idx].reset_index(drop=True), df.iloc[test_idx].reset_index(drop=True)
 
 
+def cross_validate_proba(
+    df: pd.DataFrame,
+    new_model: Any,
+    folds: int,
+    seed: int,
+    groups: np.ndarray | None = None,
+    extra: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """Out-of-fold class probabilities (rows x SENTIMENT_LABELS) of grouped, stratified K-fold
+    CV (`new_model()` gives an untrained model); `extra` rows join every training fold and are
+    never tested. Rows never predicted (too few groups, a fold with one class) stay NaN."""
+    groups = leak_groups(df) if groups is None else groups
+    proba = np.full((len(df), len(SENTIMENT_LABELS)), np.nan)
+    if folds < 2 or len(set(groups)) < folds:
+        log.warning("too few labelled groups (%d) for %d-fold CV", len(set(groups)), folds)
+        return proba
+    for train_idx, test_idx in _folds(df, folds, seed, groups):
+        train = df.iloc[train_idx] if extra is None else pd.concat([df.iloc[train_idx], extra])
+        if train["label"].nunique() < 2:
+            continue
+        model = new_model().fit(examples_of(train), train["label"].tolist())
+        proba[test_idx] = model.predict_proba(examples_of(df.iloc[test_idx]))
+    return proba
+
+
 def cross_validate(
     df: pd.DataFrame,
     new_model: Any,
@@ -145,21 +170,44 @@ def cross_validate(
     groups: np.ndarray | None = None,
     extra: pd.DataFrame | None = None,
 ) -> pd.Series:
-    """Out-of-fold labels of grouped, stratified K-fold CV (`new_model()` gives an untrained
-    model); `extra` rows join every training fold and are never tested. Rows never predicted
-    (too few groups, or a fold with one class) stay None."""
-    groups = leak_groups(df) if groups is None else groups
-    pred = pd.Series([None] * len(df), index=df.index, dtype=object)
-    if folds < 2 or len(set(groups)) < folds:
-        log.warning("too few labelled groups (%d) for %d-fold CV", len(set(groups)), folds)
-        return pred
-    for train_idx, test_idx in _folds(df, folds, seed, groups):
-        train = df.iloc[train_idx] if extra is None else pd.concat([df.iloc[train_idx], extra])
-        if train["label"].nunique() < 2:
-            continue
-        model = new_model().fit(examples_of(train), train["label"].tolist())
-        pred.iloc[test_idx] = predict_labels(model, examples_of(df.iloc[test_idx]))
+    """Out-of-fold labels of `cross_validate_proba`; rows never predicted stay None."""
+    return _labels_of(cross_validate_proba(df, new_model, folds, seed, groups, extra), df.index)
+
+
+def _labels_of(proba: np.ndarray, index: pd.Index) -> pd.Series:
+    pred = pd.Series([None] * len(proba), index=index, dtype=object)
+    done = ~np.isnan(proba).any(axis=1)
+    pred[done] = [SENTIMENT_LABELS[i] for i in proba[done].argmax(axis=1)]
     return pred
+
+
+def calibration_table(y_true: Sequence[str], proba: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Reliability of the top label: per confidence bin, mean confidence, accuracy and count."""
+    proba = np.asarray(proba, dtype=float).reshape(-1, len(SENTIMENT_LABELS))
+    conf = proba.max(axis=1) if len(proba) else np.zeros(0)
+    hit = np.array([SENTIMENT_LABELS[i] == t for i, t in zip(proba.argmax(axis=1), y_true,
+                                                            strict=True)], dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        sel = which == b
+        rows.append({
+            "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+            "confidence": round(float(conf[sel].mean()), 4) if sel.any() else None,
+            "accuracy": round(float(hit[sel].mean()), 4) if sel.any() else None,
+            "n": int(sel.sum()),
+        })
+    return pd.DataFrame(rows, columns=["bin", "confidence", "accuracy", "n"])
+
+
+def expected_calibration_error(table: pd.DataFrame) -> float:
+    """Count-weighted mean |accuracy - confidence| over the bins of `calibration_table`."""
+    used = table[table["n"] > 0]
+    if used.empty:
+        return 0.0
+    gap = (used["accuracy"] - used["confidence"]).abs()
+    return round(float((gap * used["n"]).sum() / used["n"].sum()), 4)
 
 
 def sentiment_metrics(
@@ -233,9 +281,17 @@ def train_and_evaluate(
     is_extra = df["extra"].to_numpy(dtype=bool) if "extra" in df else np.zeros(len(df), bool)
     own, extra = df[~is_extra].reset_index(drop=True), df[is_extra]
     groups = leak_groups(own, group_threshold)
-    pred = cross_validate(own, new_model, folds, seed, groups, extra if len(extra) else None)
-    scored = own.assign(predicted=pred)[pred.notna()].reset_index(drop=True)
+    proba = cross_validate_proba(own, new_model, folds, seed, groups,
+                                 extra if len(extra) else None)
+    pred = _labels_of(proba, own.index)
+    done = pred.notna().to_numpy()
+    scored = own.assign(predicted=pred, **{
+        f"p_{c}": proba[:, i] for i, c in enumerate(SENTIMENT_LABELS)})[done]
+    scored = scored.reset_index(drop=True)
     metrics = sentiment_metrics(scored["label"], scored["predicted"], scored["lang"])
+    if len(scored):
+        metrics["ece"] = expected_calibration_error(calibration_table(
+            scored["label"].tolist(), scored[[f"p_{c}" for c in SENTIMENT_LABELS]].to_numpy()))
     model = new_model().fit(examples_of(df), df["label"].tolist())
     metrics.update(
         n_train=len(df),
@@ -345,6 +401,9 @@ def model_card(
     return "\n".join(lines)
 
 
+CALIBRATION_PLOT = "sentiment_calibration.csv"
+
+
 def _write_plots(test: pd.DataFrame, metrics: dict[str, Any], paths: Paths) -> None:
     confusion = pd.DataFrame({"actual": test["label"], "predicted": test["predicted"]})
     io.write_text(paths.plots / "sentiment_confusion.csv", confusion.to_csv(index=False))
@@ -361,6 +420,10 @@ def _write_plots(test: pd.DataFrame, metrics: dict[str, Any], paths: Paths) -> N
         columns=["lang", "n", "macro_f1", "macro_f1_pos_neg"],
     )
     io.write_text(paths.plots / "sentiment_per_language.csv", per_lang.to_csv(index=False))
+    cols = [f"p_{c}" for c in SENTIMENT_LABELS]
+    proba = test[cols].to_numpy() if set(cols) <= set(test) else np.zeros((0, len(cols)))
+    calibration = calibration_table(test["label"].tolist() if len(proba) else [], proba)
+    io.write_text(paths.plots / CALIBRATION_PLOT, calibration.to_csv(index=False))
 
 
 def run(params: Params, paths: Paths) -> None:

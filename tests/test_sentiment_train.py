@@ -7,6 +7,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -158,6 +159,8 @@ def test_run_round_trip(project: Paths) -> None:
     )
     per_lang = pd.read_csv(project.plots / "sentiment_per_language.csv")
     assert per_lang["lang"].tolist() == ["kk", "ru"]
+    calibration = pd.read_csv(project.plots / ts.CALIBRATION_PLOT)
+    assert calibration["n"].sum() == metrics["n_test"] and 0 <= metrics["ece"] <= 1
     quarantine = (project.processed / ts.QUARANTINE_FILE).read_text(encoding="utf-8").splitlines()
     reasons = sorted(json.loads(line)["reason"].split(" ")[0] for line in quarantine)
     assert reasons == ["bad", "unknown"]
@@ -212,3 +215,23 @@ def test_missing_extra_label_dir_explains(project: Paths, extra: str) -> None:
     )
     with pytest.raises(FileNotFoundError, match="extra_label_dirs.*kaznet labels import"):
         ts.run(params, project)
+
+
+@pytest.mark.parametrize(
+    ("labels_true", "proba", "ece"),
+    [
+        # confident and right: no gap
+        (["positive", "negative"], [[0, 0, 1.0], [1.0, 0, 0]], 0.0),
+        # confident and wrong: the whole gap
+        (["negative", "positive"], [[0, 0, 1.0], [1.0, 0, 0]], 1.0),
+        # 0.6 confident, right half of the time: gap 0.1
+        (["positive", "negative"], [[0.2, 0.2, 0.6], [0.2, 0.2, 0.6]], 0.1),
+        ([], np.zeros((0, 3)), 0.0),
+    ],
+)
+def test_calibration_table_and_ece(labels_true: list[str], proba: list, ece: float) -> None:
+    from pipeline.train_sentiment import calibration_table, expected_calibration_error
+
+    table = calibration_table(labels_true, np.array(proba, dtype=float))
+    assert len(table) == 10 and table["n"].sum() == len(labels_true)
+    assert expected_calibration_error(table) == pytest.approx(ece)
