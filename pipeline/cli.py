@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     for target, module in _available(EVALUATORS).items():
         p = ev_sub.add_parser(target, help=f"evaluate {target}")
         importlib.import_module(module).add_arguments(p)
+    promote = sub.add_parser(
+        "promote-sentiment", help="make the trained sentiment candidate the model reports use")
+    promote.add_argument("--candidate", help="model folder (default: models/sentiment_candidate)")
     if importlib.util.find_spec("pipeline.labels") is not None:
         lab = sub.add_parser("labels", help="import or suggest sentiment labels")
         importlib.import_module("pipeline.labels").add_arguments(lab)
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return int(importlib.import_module(EVALUATORS[args.target]).main(args) or 0)
+        if args.command == "promote-sentiment":
+            from pipeline import promote_sentiment
+
+            return promote_sentiment.main(root, args.candidate)
         if args.command == "labels":
             return int(importlib.import_module("pipeline.labels").main(args, root) or 0)
         params = load_params(root)

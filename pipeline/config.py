@@ -89,6 +89,7 @@ class TrainSentimentParams:
 @dataclass(frozen=True)
 class SentimentParams:
     batch_size: int = 64
+    model_dir: str = "models/sentiment"  # the promoted model (kaznet promote-sentiment), in git
 
 
 @dataclass(frozen=True)

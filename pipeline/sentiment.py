@@ -182,7 +182,7 @@ def run(params: Params, paths: Paths) -> None:
     mentions = io.read_table(paths.table(schema.MENTIONS), schema.MENTIONS)
     documents = io.read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
     sentences = io.read_table(paths.table(schema.SENTENCES), schema.SENTENCES)
-    model = load_model(paths.models / "sentiment")
+    model = load_model(paths.root / params.sentiment.model_dir)
     ctx, bad = build_contexts(
         mentions, documents, sentences, params.train_sentiment.context_sentences
     )

@@ -76,7 +76,7 @@ def load_encoder(source: str, root: Path | None = None) -> tuple[Any, Any]:
         from pipeline.e5_torch import load_e5
 
         e5 = load_e5()
-        return e5.model, e5.hf_tokenizer
+        return e5.model, e5.tokenizer
     path = Path(source)
     if not path.is_absolute() and root is not None:
         path = root / path
@@ -94,16 +94,44 @@ def load_encoder(source: str, root: Path | None = None) -> tuple[Any, Any]:
     return model, tok
 
 
-def marked_input(text: str, start: int, end: int, prefix: str, max_chars: int
-                 ) -> tuple[str, int, int]:
+def marked_input(text: str, start: int, end: int, max_chars: int) -> tuple[str, int, int]:
     """The clipped context with the target wrapped in markers; the target's new offsets."""
     if len(text) > max_chars:
         half = max(0, (max_chars - (end - start)) // 2)
         lo, hi = max(0, start - half), min(len(text), end + half)
         text, start, end = text[lo:hi], start - lo, end - lo
-    left = f"{prefix}{text[:start]}{MARK_OPEN} "
+    left = f"{text[:start]}{MARK_OPEN} "
     marked = f"{left}{text[start:end]} {MARK_CLOSE}{text[end:]}"
     return marked, len(left), len(left) + (end - start)
+
+
+def tokenize(tokenizer: Any, texts: list[str], prefix: str, max_tokens: int
+             ) -> tuple[Any, Any, Any]:
+    """(input ids, attention mask, char offsets into each text) as padded tensors.
+
+    Two tokenizers are supported: e5's own (`pipeline.e5_torch.E5Tokenizer`, which takes the
+    prefix apart and reports offsets into the text without it) and a Hugging Face fast tokenizer
+    (the prefix, if any, is prepended and the offsets shifted back). Offsets of special and
+    prefix tokens are (-1, -1); texts longer than `max_tokens` are cut at the end.
+    """
+    torch = _torch()
+    if hasattr(tokenizer, "viterbi"):  # e5.c's tokenizer
+        seqs, offs = [], []
+        for enc in tokenizer.encode(texts, prefix):
+            keep = max(0, max_tokens - 2)
+            seqs.append([tokenizer.bos, *enc.ids[:keep], tokenizer.eos])
+            offs.append([(-1, -1), *enc.offsets[:keep], (-1, -1)])
+        ids, mask = tokenizer.pad_batch(seqs)
+        offsets = torch.full((len(seqs), ids.shape[1], 2), -1, dtype=torch.long)
+        for i, o in enumerate(offs):
+            offsets[i, : len(o)] = torch.tensor(o, dtype=torch.long)
+        return ids, mask, offsets
+    enc = tokenizer([prefix + t for t in texts], padding=True, truncation=True,
+                    max_length=max_tokens, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc["offset_mapping"] - len(prefix)
+    special = (enc["offset_mapping"][..., 1] <= enc["offset_mapping"][..., 0]) | (offsets[..., 1] <= 0)
+    offsets[special] = -1
+    return enc["input_ids"], enc["attention_mask"], offsets
 
 
 class TransformerTarget:
@@ -145,22 +173,17 @@ class TransformerTarget:
 
     def _encode_batch(self, examples: Sequence[Example]) -> _Batch:
         torch = _torch()
-        prefix = PREFIX.get(self.config.encoder, "")
-        marked = [marked_input(t, s, e, prefix, self.config.max_chars) for t, s, e in examples]
-        enc = self.tokenizer(
-            [m[0] for m in marked], padding=True, truncation=True,
-            max_length=self.config.max_tokens, return_offsets_mapping=True, return_tensors="pt",
-        )
-        offsets = enc["offset_mapping"]
+        marked = [marked_input(t, s, e, self.config.max_chars) for t, s, e in examples]
+        ids, mask, offsets = tokenize(self.tokenizer, [m[0] for m in marked],
+                                      PREFIX.get(self.config.encoder, ""), self.config.max_tokens)
         lo = torch.tensor([m[1] for m in marked])[:, None]
         hi = torch.tensor([m[2] for m in marked])[:, None]
         target = ((offsets[..., 0] < hi) & (offsets[..., 1] > lo)
                   & (offsets[..., 1] > offsets[..., 0])).float()
-        mask = enc["attention_mask"]
         # a target cut off by truncation falls back to the whole text
         empty = target.sum(1) == 0
         target[empty] = mask[empty].float()
-        return _Batch(enc["input_ids"], mask, target)
+        return _Batch(ids, mask, target)
 
     def _batches(self, examples: Sequence[Example], size: int) -> list[_Batch]:
         """Batches of similar length (less padding); each remembers its rows."""

@@ -40,7 +40,7 @@ from pipeline.sentiment_model import (
 
 log = logging.getLogger(__name__)
 
-MODEL_SUBDIR = "sentiment"
+MODEL_SUBDIR = "sentiment_candidate"  # promoted to models/sentiment by kaznet promote-sentiment
 CACHE_SUBDIR = "sentiment_cache"
 LEXICON_FILE = "sentiment_lexicon.yaml"
 QUARANTINE_FILE = "labels_quarantine.jsonl"

@@ -164,24 +164,24 @@ def test_run_round_trip(project: Paths) -> None:
     quarantine = (project.processed / ts.QUARANTINE_FILE).read_text(encoding="utf-8").splitlines()
     reasons = sorted(json.loads(line)["reason"].split(" ")[0] for line in quarantine)
     assert reasons == ["bad", "unknown"]
-    card = (project.models / "sentiment" / "model_card.md").read_text(encoding="utf-8")
+    card = (project.models / ts.MODEL_SUBDIR / "model_card.md").read_text(encoding="utf-8")
     assert "| ours | kk |" in card and "macro-F1" in card and "grouped 5-fold" in card
     assert (project.models / ts.CACHE_SUBDIR / "README.txt").exists()  # the DVC out exists
-    model = load_model(project.models / "sentiment")
+    model = load_model(project.models / ts.MODEL_SUBDIR)
     p = model.predict_proba([("Полиция помог жителям после ливня", 0, 7)])
     assert p.shape == (1, 3)
 
 
 def test_run_switching_backend_leaves_no_stale_files(project: Paths) -> None:
     ts.run(Params(), project)
-    assert (project.models / "sentiment" / "weights.npz").exists()
+    assert (project.models / ts.MODEL_SUBDIR / "weights.npz").exists()
     params = Params()
     ts.run(
         replace(params, train_sentiment=replace(params.train_sentiment, model="lexicon")), project
     )
-    files = sorted(f.name for f in (project.models / "sentiment").iterdir())
+    files = sorted(f.name for f in (project.models / ts.MODEL_SUBDIR).iterdir())
     assert files == ["model.json", "model_card.md"]
-    assert load_model(project.models / "sentiment").backend == "lexicon"
+    assert load_model(project.models / ts.MODEL_SUBDIR).backend == "lexicon"
 
 
 def test_run_without_labels_explains(tmp_path: Path) -> None:

