@@ -1,7 +1,7 @@
 """The report stage: read the stage tables, build the weekly or period report, write
-`reports/weekly/weekly_<week>.html|.xlsx|.docx` or `reports/period/period_<from>_<to>.*`, and
-`latest.html` in each folder (a copy of its newest HTML report). The two folders are the outputs
-of the `report` and `report_period` DVC stages."""
+`reports/weekly/weekly_<week>.html|.xlsx|.docx` and `weekly_<week>_topics.csv` (or
+`reports/period/period_<from>_<to>.*`), and `latest.html` in each folder (a copy of its newest
+HTML report). The two folders are the outputs of the `report` and `report_period` DVC stages."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import yaml
 from pipeline import io, schema
 from pipeline.config import ROOT, ConfigError, Params, load_sources
 from pipeline.paths import Paths
+from pipeline.report_csv import write_topics_csv
 from pipeline.report_data import (
     ALL_WEEKS,
     Inputs,
@@ -171,7 +172,7 @@ def common_word_check() -> Callable[[str], bool] | None:
 def write_report(
     report: Report, texts: Mapping, lang: str, out_dir: Path, xlsx_rows: int
 ) -> list[Path]:
-    """Write the HTML, XLSX and DOCX files atomically; returns their paths."""
+    """Write the HTML, XLSX, DOCX and topics CSV files atomically; returns their paths."""
     now = datetime.now(ZoneInfo("Asia/Almaty")).strftime("%d.%m.%Y %H:%M")
     title, subtitle = report_title(report, texts), report_subtitle(report, texts)
     html_path = out_dir / f"{report.name}.html"
@@ -182,7 +183,8 @@ def write_report(
         write_xlsx(report, texts, title, tmp, xlsx_rows)
     with io.atomic_path(docx_path, suffix=".docx") as tmp:
         write_docx(report, texts, title, subtitle, tmp)
-    return [html_path, xlsx_path, docx_path]
+    csv_path = write_topics_csv(report, out_dir)
+    return [html_path, xlsx_path, docx_path, *([csv_path] if csv_path else [])]
 
 
 def update_latest(out_dir: Path, kind: str = "weekly") -> Path | None:

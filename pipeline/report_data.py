@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import ReportParams
-from pipeline.privacy import drop_author_fields, mask_series, publication_titles
+from pipeline.privacy import drop_author_fields, mask_series, publication_titles, safe_url
+from pipeline.topic_continuity import trend_status
 
 ALMATY_TZ = "Asia/Almaty"
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -246,7 +247,11 @@ def prepare(inputs: Inputs) -> Frames:
         docs=docs,
         mentions=mentions.merge(keys, on="doc_id", how="inner"),
         sentiment=sentiment,
-        doc_topics=doc_topics.merge(docs[["doc_id", "week", "lang"]], on="doc_id", how="inner"),
+        doc_topics=doc_topics.merge(
+            docs[["doc_id", "week", "lang", "almaty_related", "site_name"]],
+            on="doc_id",
+            how="inner",
+        ),
         topics=inputs.topics,
         topic_weeks=inputs.topic_weeks,
         site_names=inputs.site_names,
@@ -437,11 +442,20 @@ def volume_by_lang(
 # ----------------------------------------------------------------------------- topics
 
 
-def topic_week_counts(f: Frames) -> pd.DataFrame:
-    """Documents per (week, topic): from doc_topics, or TOPIC_WEEKS when doc_topics is empty."""
+def topic_week_counts(f: Frames, almaty: bool = False) -> pd.DataFrame:
+    """Documents per (week, topic): from doc_topics, or TOPIC_WEEKS when doc_topics is empty.
+
+    `almaty`: count only the Almaty-related documents (TOPIC_WEEKS' `n_docs_almaty`).
+    """
     if len(f.doc_topics):
-        return f.doc_topics.groupby(["week", "topic_id"]).size().rename("n_docs").reset_index()
-    return f.topic_weeks[["week", "topic_id", "n_docs"]].copy()
+        dt = f.doc_topics[f.doc_topics["almaty_related"]] if almaty else f.doc_topics
+        return dt.groupby(["week", "topic_id"]).size().rename("n_docs").reset_index()
+    col = "n_docs_almaty" if almaty else "n_docs"
+    tw = f.topic_weeks
+    if col not in tw.columns:
+        return pd.DataFrame({"week": pd.Series(dtype=object), "topic_id": pd.Series(dtype="int32"),
+                             "n_docs": pd.Series(dtype="int64")})
+    return tw[["week", "topic_id", col]].rename(columns={col: "n_docs"})
 
 
 _PROPER_TAGS = frozenset({"Name", "Surn", "Patr", "Geox", "Orgn", "Trad", "Abbr"})
@@ -494,18 +508,61 @@ def tidy_topic_labels(
     return out
 
 
-def _topic_examples(f: Frames, cur: Sequence[str]) -> pd.Series:
-    """topic_id -> title of the period's most-read article in it (comments never: privacy)."""
+N_TOPIC_EXAMPLES = 3
+EXAMPLE_COLUMNS = [
+    col for i in range(1, N_TOPIC_EXAMPLES + 1) for col in (f"example_{i}", f"url_{i}")
+]
+TOPIC_COLUMNS = [
+    "topic_id",
+    "label",
+    "keywords",
+    "n_docs",
+    "share",
+    "prev_docs",
+    "change_docs",
+    "change_pct",
+    "status",
+    "share_ru",
+    "share_kk",
+    "share_mixed",
+    "neg",
+    "neu",
+    "pos",
+    "net",
+    "n_sites",
+    "sites",
+    *EXAMPLE_COLUMNS,
+    "_status",
+]
+
+
+def _topic_examples(f: Frames, cur: Sequence[str], almaty: bool = False) -> pd.DataFrame:
+    """topic_id -> the titles (masked) and URLs of its period's most-read articles.
+
+    Comments are never examples (privacy); one copy per story; `almaty`: Almaty-related only.
+    """
     docs = _in(f.docs, cur)
-    docs = docs[docs["kind"] != "comment"][["doc_id", "title", "views"]]
-    dt = _in(f.doc_topics, cur)[["doc_id", "topic_id"]].merge(docs, on="doc_id")
+    docs = docs[(docs["kind"] != "comment") & (docs["almaty_related"] | (not almaty))]
+    dt = _in(f.doc_topics, cur)[["doc_id", "topic_id"]].merge(
+        docs[["doc_id", "title", "url", "views", "story_id"]], on="doc_id"
+    )
     dt = dt[dt["title"].notna() & (dt["title"].astype(str).str.strip() != "")]
+    out = pd.DataFrame(columns=EXAMPLE_COLUMNS, dtype=object)
     if dt.empty:
-        return pd.Series(dtype=object)
+        return out
     dt = dt.sort_values(
         ["topic_id", "views", "doc_id"], ascending=[True, False, True], na_position="last"
-    ).drop_duplicates("topic_id")
-    return pd.Series(mask_series(dt["title"]).to_numpy(), index=dt["topic_id"].to_numpy())
+    ).drop_duplicates(["topic_id", "story_id"])
+    dt = dt.groupby("topic_id", sort=True).head(N_TOPIC_EXAMPLES)
+    dt["rank"] = dt.groupby("topic_id").cumcount() + 1
+    dt["title"] = mask_series(dt["title"]).to_numpy()
+    dt["url"] = dt["url"].map(safe_url)
+    for i in range(1, N_TOPIC_EXAMPLES + 1):
+        top = dt[dt["rank"] == i].set_index("topic_id")
+        out = out.reindex(out.index.union(top.index))
+        out[f"example_{i}"] = top["title"].reindex(out.index)
+        out[f"url_{i}"] = top["url"].reindex(out.index)
+    return out
 
 
 def _topic_labels(f: Frames) -> pd.DataFrame:
@@ -516,48 +573,109 @@ def _topic_labels(f: Frames) -> pd.DataFrame:
     return out
 
 
-def topics_table(f: Frames, cur: Sequence[str], prev: Sequence[str]) -> pd.DataFrame:
-    """Topics of the period: size, trend, language mix and sentiment toward city bodies."""
-    counts = topic_week_counts(f)
+def _top_sites(dt: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+    """Per topic: number of sites and the `n` busiest ones ("NUR.KZ 5, Tengrinews 3")."""
+    if dt.empty:
+        return pd.DataFrame(columns=["n_sites", "sites"])
+    per = dt.groupby(["topic_id", "site_name"]).size().rename("k").reset_index()
+    per = per.sort_values(["topic_id", "k", "site_name"], ascending=[True, False, True])
+    per["item"] = per["site_name"].astype(str) + " " + per["k"].astype(str)
+    shown = per.groupby("topic_id").head(n).groupby("topic_id")["item"].agg(", ".join)
+    return pd.DataFrame({"n_sites": per.groupby("topic_id").size(), "sites": shown})
+
+
+def _flags(
+    f: Frames,
+    counts: pd.DataFrame,
+    table: pd.DataFrame,
+    cur: Sequence[str],
+    prev: Sequence[str],
+    almaty: bool,
+    params: ReportParams,
+) -> pd.Series:
+    """Status code per topic: new | growing | shrinking | stable | vanished.
+
+    The all-documents view of a weekly report takes the topics stage's flags (TOPIC_WEEKS
+    `status`, which also remembers earlier runs); other views apply the same rule
+    (`topic_continuity.trend_status`) to the period's counts with the report's thresholds.
+    """
+    tw = f.topic_weeks
+    if not almaty and len(cur) == 1 and "status" in tw.columns:
+        staged = tw[(tw["week"] == cur[0]) & tw["status"].notna()]
+        staged = staged.drop_duplicates("topic_id").set_index("topic_id")["status"]
+        if table.index.isin(staged.index).all() and len(staged):
+            return staged.reindex(table.index).astype(object)
+    first = counts[counts["n_docs"] > 0].groupby("topic_id")["week"].min()
+    has_prev = int(_in(counts, prev)["n_docs"].sum()) > 0
+    out = {}
+    for topic, row in table.iterrows():
+        is_first = first.get(topic) in set(cur)
+        if not has_prev:
+            out[topic] = "new" if is_first else "stable"  # nothing to compare with
+        else:
+            out[topic] = trend_status(
+                int(row["n_docs"]), int(row["prev_docs"]), is_first,
+                params.growth_ratio, params.min_topic_docs,
+            )
+    return pd.Series(out, index=table.index, dtype=object)
+
+
+def topics_table(
+    f: Frames,
+    cur: Sequence[str],
+    prev: Sequence[str],
+    almaty: bool = False,
+    params: ReportParams | None = None,
+    texts: Mapping | None = None,
+) -> pd.DataFrame:
+    """Topics of the period: size, share, trend, languages, sites, sentiment, three examples.
+
+    `almaty=True` is the Almaty-only view: the same topics (one model, no second fit) counted on
+    the documents with `almaty_related`; shares are then shares of the Almaty-related documents.
+    Topics present in the previous period but not in this one stay as `vanished` rows (0
+    documents, last). `_status` holds the status code, `status` its text in the report language.
+    """
+    params = params or ReportParams()
+    counts = topic_week_counts(f, almaty)
+    total = int(_in(counts, cur)["n_docs"].sum())  # the view's documents, outliers included
     counts = counts[counts["topic_id"] >= 0]
     now = _in(counts, cur).groupby("topic_id")["n_docs"].sum()
     before = _in(counts, prev).groupby("topic_id")["n_docs"].sum()
-    out = pd.DataFrame({"n_docs": now[now > 0]})
+    ids = sorted(set(now[now > 0].index) | set(before[before > 0].index))
+    out = pd.DataFrame(index=pd.Index(ids, name="topic_id"))
+    out["n_docs"] = now.reindex(out.index).fillna(0).astype("int64")
+    out["share"] = out["n_docs"] / total if total else 0.0
     out["prev_docs"] = before.reindex(out.index).fillna(0).astype("int64")
+    out["change_docs"] = out["n_docs"] - out["prev_docs"]
     out["change_pct"] = _pct_change(out["n_docs"], out["prev_docs"])
+    out["_status"] = _flags(f, counts, out, cur, prev, almaty, params)
+    names = (texts or {}).get("status", {})
+    out["status"] = out["_status"].map(lambda c: names.get(c, c))
     dt = _in(f.doc_topics, cur)
+    if almaty:
+        dt = dt[dt["almaty_related"]]
     mix = pd.crosstab(dt["topic_id"], dt["lang"], normalize="index")
     for lang in ("ru", "kk", "mixed"):
         out[f"share_{lang}"] = mix[lang].reindex(out.index) if lang in mix else 0.0
-    sent = _in(f.sentiment, cur).merge(f.doc_topics[["doc_id", "topic_id"]], on="doc_id")
+    sent = _in(f.sentiment, cur).merge(dt[["doc_id", "topic_id"]], on="doc_id")
     sc = _sentiment_counts(sent, "topic_id").reindex(out.index)
     for col in ("neg", "neu", "pos"):
         out[col] = sc[col].fillna(0).astype("int64")
     out["net"] = sc["net"]
+    sites = _top_sites(dt).reindex(out.index)
+    out["n_sites"] = sites["n_sites"].fillna(0).astype("int64")
+    out["sites"] = sites["sites"].fillna("").astype(object)
     out = out.join(_topic_labels(f), how="left")
     out["label"] = out["label"].fillna("").astype(object)
     out.loc[out["label"] == "", "label"] = [f"#{i}" for i in out.index[out["label"] == ""]]
     out["keywords"] = out["keywords"].fillna("")
-    out["example"] = out.index.map(_topic_examples(f, cur)).fillna("").astype(object)
-    out = out.reset_index().rename(columns={"index": "topic_id"})
-    cols = [
-        "topic_id",
-        "label",
-        "example",
-        "keywords",
-        "n_docs",
-        "prev_docs",
-        "change_pct",
-        "share_ru",
-        "share_kk",
-        "share_mixed",
-        "neg",
-        "neu",
-        "pos",
-        "net",
-    ]
-    out = out.sort_values(["n_docs", "topic_id"], ascending=[False, True], kind="stable")
-    return out[cols].reset_index(drop=True)
+    examples = _topic_examples(f, cur, almaty).reindex(out.index)
+    for col in EXAMPLE_COLUMNS:
+        out[col] = examples[col].fillna("").astype(object)
+    out = out.reset_index()
+    out = out.sort_values(["n_docs", "prev_docs", "topic_id"], ascending=[False, False, True],
+                          kind="stable")
+    return out[TOPIC_COLUMNS].reset_index(drop=True)
 
 
 def new_and_growing(
@@ -917,7 +1035,8 @@ def _sections(
 ) -> dict[str, Section]:
     comment = texts["comment_label"]
     names = inputs.body_names
-    topics = topics_table(f, cur, prev)
+    topics = topics_table(f, cur, prev, params=params, texts=texts)
+    topics_almaty = topics_table(f, cur, prev, almaty=True, params=params, texts=texts)
     show = params.show_rows
     s = {
         "volume_day": Section(
@@ -934,6 +1053,9 @@ def _sections(
             volume_by_lang(f, cur, prev, texts),
             Chart("bar", "lang", ("n_docs",)),
             show,
+        ),
+        "topics_almaty": Section(
+            "topics_almaty", topics_almaty, Chart("barh", "label", ("n_docs",)), params.top_topics
         ),
         "topics": Section("topics", topics, Chart("barh", "label", ("n_docs",)), params.top_topics),
         "new_topics": Section(
@@ -1003,6 +1125,7 @@ def build_report(
         "volume_day",
         "volume_site",
         "volume_lang",
+        "topics_almaty",
         "topics",
         "new_topics",
         "stories",
@@ -1023,7 +1146,7 @@ def build_report(
             )
         ]
         out.insert(
-            5,
+            [sec.key for sec in out].index("new_topics"),
             Section(
                 "topic_trends", topic_trends(f, cur, topics), Chart("line", "week", ()), len(cur)
             ),
@@ -1056,7 +1179,8 @@ _KINDS = {
     "net": {"net", "prev_net", "change_net"},
     "prob": {"p_negative"},
     "date": {"date", "first_date"},
-    "url": {"url"},
+    "url": {"url", "url_1", "url_2", "url_3"},
+    "signed_int": {"change_docs"},
 }
 _INT_PREFIXES = (
     "n_",
@@ -1077,7 +1201,8 @@ _INT_PREFIXES = (
 
 
 def column_kind(col: str) -> str:
-    """How to show a column: int | pct | signed_pct | pp | net | prob | date | url | text."""
+    """How to show a column: int | signed_int | pct | signed_pct | pp | net | prob | date | url |
+    text."""
     for kind, cols in _KINDS.items():
         if col in cols:
             return kind
@@ -1109,6 +1234,8 @@ def format_cell(value: Any, kind: str) -> str:
             text = f"{x:+.2f}"
         elif kind == "prob":
             text = f"{x:.2f}"
+        elif kind == "signed_int":
+            return f"{int(round(x)):+,}".replace(",", "\u00a0")
         elif kind == "pct_change":
             text = f"{x * 100:+.0f}%"
         elif kind == "int" or x.is_integer():

@@ -16,7 +16,7 @@ from pipeline import charts
 from pipeline.privacy import safe_url
 from pipeline.report_data import Report, Section, column_kind, format_cell
 
-HIDDEN = {"body_id", "metric_key"}
+HIDDEN = {"body_id", "metric_key", "example_2", "url_2", "example_3", "url_3"}  # XLSX only
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: TOPICS size_almaty/share_almaty, TOPIC_WEEKS n_docs_almaty/status
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,8 @@ TOPICS = Table(
             ("top_words", pa.list_(pa.string())),
             ("size", pa.int64()),
             ("share", pa.float64()),
+            ("size_almaty", pa.int64()),  # the topic's documents that are almaty_related
+            ("share_almaty", pa.float64()),  # size_almaty / all almaty_related docs (0 if none)
             ("share_kk", pa.float64()),
             ("example_titles", pa.list_(pa.string())),
         ]
@@ -143,7 +145,15 @@ TOPICS = Table(
 TOPIC_WEEKS = Table(
     "topic_weeks",
     "topic_weeks.parquet",
-    pa.schema([("week", pa.string()), ("topic_id", pa.int32()), ("n_docs", pa.int64())]),
+    pa.schema(
+        [
+            ("week", pa.string()),
+            ("topic_id", pa.int32()),
+            ("n_docs", pa.int64()),  # 0 on a `vanished` row
+            ("n_docs_almaty", pa.int64()),  # of which almaty_related
+            ("status", pa.string()),  # new | growing | shrinking | stable | vanished; null for -1
+        ]
+    ),
 )
 
 MENTION_SENTIMENT = Table(

@@ -10,7 +10,8 @@ centroids because the default tfidf embedder is refitted per run: its vector spa
 run to run, while lemmas do not.
 
 Per week each topic is flagged `new` (its first week ever), `growing`, `shrinking`, `stable`, or
-`vanished` (a row with no documents, the week after its last documents).
+`vanished` (a row with no documents, the week after its last documents). `with_status` writes the
+flags into TOPIC_WEEKS itself (its `status` column), for every week of the table.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ log = logging.getLogger(__name__)
 OUTLIER = -1
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "registry.json"
-STATUS_FILE = "topic_status.parquet"
 SIGNATURE_TERMS = 30
 STATUSES = ("new", "growing", "shrinking", "stable", "vanished")
 STATUS_COLUMNS = ["week", "topic_id", "n_docs", "prev_docs", "status"]
+TOPIC_WEEK_COLUMNS = ("week", "topic_id", "n_docs", "n_docs_almaty", "status")  # schema.TOPIC_WEEKS
 
 Signature = dict[str, float]
 
@@ -223,6 +224,36 @@ def weekly_status(
     out = pd.DataFrame(rows, columns=STATUS_COLUMNS).sort_values(["week", "topic_id"])
     return out.astype({"topic_id": "int32", "n_docs": "int64", "prev_docs": "int64"}).reset_index(
         drop=True)
+
+
+def with_status(
+    topic_weeks: pd.DataFrame,
+    registry: TopicRegistry,
+    ratio: float = 1.5,
+    min_docs: int = 3,
+) -> pd.DataFrame:
+    """TOPIC_WEEKS with its `status` column: `weekly_status` for every week of the table.
+
+    A topic absent from a week it followed a week with documents gets a `vanished` row (n_docs 0,
+    n_docs_almaty 0). The outlier topic (-1) keeps its rows with a null status. Rows are sorted by
+    (week, topic_id): the same counts and registry give the same table.
+    """
+    counts = topic_weeks.drop(columns=["status"], errors="ignore")
+    if "n_docs_almaty" not in counts.columns:
+        counts = counts.assign(n_docs_almaty=0)
+    flags = weekly_status(counts, registry, ratio, min_docs)[["week", "topic_id", "status"]]
+    out = counts.merge(flags.astype({"topic_id": "int32"}), on=["week", "topic_id"], how="outer")
+    out["n_docs"] = out["n_docs"].fillna(0)
+    out["n_docs_almaty"] = out["n_docs_almaty"].fillna(0)
+    out["status"] = out["status"].astype(object).where(out["status"].notna(), None)
+    out = out.sort_values(["week", "topic_id"], ignore_index=True)
+    return out.astype({"week": str, "topic_id": "int32", "n_docs": "int64",
+                       "n_docs_almaty": "int64"})[list(TOPIC_WEEK_COLUMNS)]
+
+
+def trend_status(n: int, prev: int, first: bool, ratio: float, min_docs: int) -> str | None:
+    """The flag of one topic in one period: `_status` for callers outside this module."""
+    return _status(n, prev, first, ratio, min_docs)
 
 
 def _status(n: int, prev: int, first: bool, ratio: float, min_docs: int) -> str | None:

@@ -1,7 +1,7 @@
 """The topics stage: BERTopic over precomputed embeddings, Russian labels, topics per ISO week.
 
-Reads DOCUMENTS and LANGUAGES; writes DOC_TOPICS, TOPICS, TOPIC_WEEKS and the BERTopic model
-(safetensors) under `models/topics/`.
+Reads DOCUMENTS, LANGUAGES and (for the Almaty view) DOC_ENTITIES; writes DOC_TOPICS, TOPICS,
+TOPIC_WEEKS and the BERTopic model (safetensors) under `models/topics/`.
 
 * Only the earliest copy of each story is clustered; near-duplicates (`is_near_duplicate`) get
   their story's topic. Sizes, shares and weekly counts count every document, reposts included:
@@ -19,6 +19,10 @@ Reads DOCUMENTS and LANGUAGES; writes DOC_TOPICS, TOPICS, TOPIC_WEEKS and the BE
   With an empty registry (the first run, or `fit_topics`) ids are 0..k-1 by size (descending),
   then label; -1 is "Прочее". BERTopic's own ids are kept in the saved model, whose custom labels
   read "<stage id>: <label>".
+* Weekly flags (`topic_continuity.with_status`) are TOPIC_WEEKS' `status` column, for every week.
+* The Almaty view is not a second model: the same topics, counted on the documents that
+  DOC_ENTITIES marks `almaty_related` (TOPICS `size_almaty`/`share_almaty`, TOPIC_WEEKS
+  `n_docs_almaty`). Without DOC_ENTITIES every document counts as not Almaty-related (a warning).
 """
 
 from __future__ import annotations
@@ -41,15 +45,13 @@ from pipeline.embeddings import Embedder, TfidfEmbedder, make_embedder
 from pipeline.io import read_table, write_json, write_table
 from pipeline.paths import Paths
 from pipeline.topic_continuity import (
-    STATUS_COLUMNS,
-    STATUS_FILE,
     TopicRegistry,
     align_topics,
     load_registry,
     save_registry,
     topic_signatures,
     update_registry,
-    weekly_status,
+    with_status,
 )
 from pipeline.topic_words import TopicAnalyzer, build_vocabulary, load_stopwords, make_vectorizer
 
@@ -64,6 +66,7 @@ N_EXAMPLES = 3
 MODEL_DIR = "topics"
 REGISTRY_DIR = "registry"
 LARGE_CORPUS = 10_000  # agglomerative clustering: memory grows as n^2 beyond this
+OLD_STATUS_FILE = "topic_status.parquet"  # schema 1 kept the weekly flags here; now TOPIC_WEEKS
 
 TopicOutputs = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, "object | None"]
 
@@ -79,9 +82,9 @@ def document_texts(df: pd.DataFrame) -> list[str]:
 class WeeklyTopics:
     """What one run of the stage produces.
 
-    `status` is `topic_continuity.weekly_status` (week, topic_id, n_docs, prev_docs, status);
-    `outliers_before` counts documents HDBSCAN left out, before the nearest-centroid reassignment
-    (`outliers_after` is what DOC_TOPICS holds as -1).
+    `topic_weeks` carries the weekly flags (`status`) and the Almaty counts; `outliers_before`
+    counts documents HDBSCAN left out, before the nearest-centroid reassignment (`outliers_after`
+    is what DOC_TOPICS holds as -1).
     """
 
     doc_topics: pd.DataFrame
@@ -89,7 +92,6 @@ class WeeklyTopics:
     topic_weeks: pd.DataFrame
     model: object | None
     registry: TopicRegistry
-    status: pd.DataFrame
     outliers_before: int
     outliers_after: int
 
@@ -125,7 +127,8 @@ def fit_weekly_topics(
 
     Args:
         docs_df: one row per document with doc_id, title, text, week; optional `lang` (from the
-            LANGUAGES table), `story_id` and `is_near_duplicate` (from DOCUMENTS).
+            LANGUAGES table), `story_id` and `is_near_duplicate` (from DOCUMENTS),
+            `almaty_related` (from DOC_ENTITIES; missing or null counts as False).
         embedder: gives L2-normalised vectors of `document_texts`.
         params: the `topics` section of params.yaml.
         seed: seeds UMAP when `params.clusterer` is hdbscan (the default agglomerative
@@ -136,7 +139,8 @@ def fit_weekly_topics(
     Returns:
         `WeeklyTopics`: doc_topics, topics, topic_weeks as in `schema.DOC_TOPICS`,
         `schema.TOPICS`, `schema.TOPIC_WEEKS` (topic ids = stable ids); `model` is the fitted
-        BERTopic, or None for degenerate input; the updated registry and the weekly flags.
+        BERTopic, or None for degenerate input; the updated registry. TOPIC_WEEKS holds the
+        weekly flags and the Almaty-only counts of the same topics (no second model).
     """
     df = _validate(docs_df)
     analyzer = analyzer or TopicAnalyzer(load_stopwords())
@@ -196,9 +200,9 @@ def fit_weekly_topics(
     log.info("topics: %d documents, %d topics, %.1f%% outliers (%.1f%% before reassignment)",
              len(all_docs), int((topics["topic_id"] != OUTLIER).sum()),
              100 * after / len(all_docs), 100 * before / len(all_docs))
-    status = weekly_status(weeks, registry, params.trend_ratio, params.trend_min_docs)
+    weeks = with_status(weeks, registry, params.trend_ratio, params.trend_min_docs)
     new_registry = update_registry(registry, signatures, labels, weeks)
-    return WeeklyTopics(doc_topics, topics, weeks, model, new_registry, status, before, after)
+    return WeeklyTopics(doc_topics, topics, weeks, model, new_registry, before, after)
 
 
 # -- input --------------------------------------------------------------------------------------
@@ -219,6 +223,9 @@ def _validate(docs_df: pd.DataFrame) -> pd.DataFrame:
     df["is_near_duplicate"] = df["is_near_duplicate"].fillna(False).astype(bool)
     if "story_id" not in df.columns:
         df["story_id"] = df["doc_id"]
+    if "almaty_related" not in df.columns:
+        df["almaty_related"] = False
+    df["almaty_related"] = df["almaty_related"].astype("boolean").fillna(False).astype(bool)
     df["lang"] = df["lang"].astype(object).where(df["lang"].notna(), None)
     return df.sort_values("doc_id", ignore_index=True)  # row order must not change the result
 
@@ -490,50 +497,61 @@ def _snippet(text: str, limit: int = 100) -> str:
 
 
 def _topic_table(all_docs: pd.DataFrame, words: dict, labels: dict) -> pd.DataFrame:
+    """TOPICS: size and share among all documents and among the Almaty-related ones."""
     total = len(all_docs)
+    total_almaty = int(all_docs["almaty_related"].sum())
     rows = []
     for topic, group in all_docs.groupby("topic_id", sort=True):
         topic = int(topic)
         kk = group["lang"].isin(KK_LANGS).sum()
+        almaty = int(group["almaty_related"].sum())
         rows.append({
             "topic_id": topic,
             "label": labels.get(topic, OUTLIER_LABEL if topic == OUTLIER else NO_WORDS_LABEL),
             "top_words": list(words.get(topic, [])),
             "size": len(group),
             "share": len(group) / total,
+            "size_almaty": almaty,
+            "share_almaty": almaty / total_almaty if total_almaty else 0.0,
             "share_kk": float(kk) / len(group),
             "example_titles": _examples(group),
         })
     out = pd.DataFrame(rows, columns=schema.TOPICS.columns)
-    return out.astype({"topic_id": "int32", "size": "int64"})
+    return out.astype({"topic_id": "int32", "size": "int64", "size_almaty": "int64"})
 
 
 def _topic_weeks(all_docs: pd.DataFrame) -> pd.DataFrame:
+    """Documents (and Almaty-related documents) per (week, topic); no status yet."""
     known = all_docs[all_docs["week"].notna()]
     if len(known) < len(all_docs):
         log.warning("topics: %d documents without a week left out of TOPIC_WEEKS",
                     len(all_docs) - len(known))
-    out = (known.groupby(["week", "topic_id"]).size().rename("n_docs").reset_index()
+    out = (known.groupby(["week", "topic_id"])["almaty_related"].agg(["size", "sum"])
+           .rename(columns={"size": "n_docs", "sum": "n_docs_almaty"}).reset_index()
            .sort_values(["week", "topic_id"], ignore_index=True))
-    return out.astype({"week": str, "topic_id": "int32", "n_docs": "int64"})[
-        schema.TOPIC_WEEKS.columns]
+    out["status"] = None
+    return out.astype({"week": str, "topic_id": "int32", "n_docs": "int64",
+                       "n_docs_almaty": "int64"})[schema.TOPIC_WEEKS.columns]
 
 
 def _empty_outputs(registry: TopicRegistry) -> WeeklyTopics:
     from pipeline.io import empty_frame
 
-    status = pd.DataFrame(columns=STATUS_COLUMNS)
     return WeeklyTopics(empty_frame(schema.DOC_TOPICS), empty_frame(schema.TOPICS),
-                        empty_frame(schema.TOPIC_WEEKS), None, registry, status, 0, 0)
+                        empty_frame(schema.TOPIC_WEEKS), None, registry, 0, 0)
 
 
 # -- stage shell --------------------------------------------------------------------------------
-def write_status(status: pd.DataFrame, path: Path) -> None:
-    """The weekly flags as parquet (atomically), beside the registry."""
-    from pipeline.io import atomic_path
-
-    with atomic_path(path, suffix=".parquet") as tmp:
-        status[STATUS_COLUMNS].to_parquet(tmp, index=False)
+def almaty_flags(paths: Paths) -> pd.DataFrame:
+    """doc_id, almaty_related from DOC_ENTITIES; empty (with a warning) when it is not there."""
+    path = paths.table(schema.DOC_ENTITIES)
+    if not path.exists():
+        log.warning("topics: %s is missing: no document counts as Almaty-related "
+                    "(run the entities stage first)", path)
+        return pd.DataFrame({"doc_id": pd.Series(dtype=str),
+                             "almaty_related": pd.Series(dtype=bool)})
+    ents = read_table(path, schema.DOC_ENTITIES)
+    return ents[["doc_id", "almaty_related"]].drop_duplicates("doc_id")
 
 
 def save_model(model, path: Path, meta: dict) -> None:
@@ -558,6 +576,7 @@ def run(params: Params, paths: Paths) -> None:
     docs = read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
     langs = read_table(paths.table(schema.LANGUAGES), schema.LANGUAGES)
     docs = docs.merge(langs[["doc_id", "lang"]], on="doc_id", how="left")
+    docs = docs.merge(almaty_flags(paths), on="doc_id", how="left")
     analyzer = TopicAnalyzer(load_stopwords(paths.root))
     topics_dir = paths.models / MODEL_DIR
     # a persisted DVC output: embeddings survive between weekly runs
@@ -574,7 +593,7 @@ def run(params: Params, paths: Paths) -> None:
     write_table(topics, paths.table(schema.TOPICS), schema.TOPICS)
     write_table(fit.topic_weeks, paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
     save_registry(fit.registry, registry_dir)
-    write_status(fit.status, registry_dir / STATUS_FILE)
+    (registry_dir / OLD_STATUS_FILE).unlink(missing_ok=True)  # the flags live in TOPIC_WEEKS
     meta = {
         "embedder": embedder.name,
         "n_documents": len(doc_topics),

@@ -348,12 +348,19 @@ def model_card(
     """Markdown: data, licences, settings and metrics per language."""
     p = params.train_sentiment
     counts = df.groupby(["source", "lang", "label"]).size().unstack("label", fill_value=0)
+    settings = (f"embedder `{p.embedder}`, C={p.C}, class_weight={p.class_weight}, "
+                f"window_words={p.window_words}") if p.model != "transformer" else (
+        "settings " + ", ".join(f"{k}={v}" for k, v in sorted(dict(p.transformer).items()))
+        or "default settings")
+    extra = " ".join(f"'{d}'" for d in p.extra_label_dirs)
     lines = [
         "# Sentiment model (target level, city bodies)",
         "",
-        f"Back-end `{p.model}` (embedder `{p.embedder}`, C={p.C}, class_weight={p.class_weight}, "
-        f"window_words={p.window_words}, seed={params.seed}). "
-        "Retrain: `dvc repro train_sentiment`.",
+        f"Back-end `{p.model}` ({settings}, seed={params.seed}, "
+        f"context_sentences={p.context_sentences}). "
+        "Retrain: `dvc repro train_sentiment`"
+        + (f" with `-S 'train_sentiment.extra_label_dirs=[{extra}]'`" if extra else "")
+        + "; then `kaznet promote-sentiment` makes it the model the reports use.",
         "",
         "## Data",
         f"{len(df)} labelled targets from `data/raw/labeled/sentiment_*.csv`"

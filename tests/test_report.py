@@ -124,12 +124,14 @@ def synthetic_tables(n_docs: int, weeks: list[str], seed: int = 7) -> dict[str, 
             "top_words": [["слово", f"т{t}"] for t in range(-1, 6)],
             "size": [int((topic == t).sum()) for t in range(-1, 6)],
             "share": 0.1,
+            "size_almaty": 0,
+            "share_almaty": 0.0,
             "share_kk": 0.2,
             "example_titles": [["пример"] for _ in range(-1, 6)],
         }
     )
     tw = docs[["doc_id", "week"]].assign(topic_id=topic).groupby(["week", "topic_id"]).size()
-    topic_weeks = tw.rename("n_docs").reset_index()
+    topic_weeks = tw.rename("n_docs").reset_index().assign(n_docs_almaty=0, status="stable")
     return {
         "documents": docs,
         "languages": langs,

@@ -268,6 +268,8 @@ def test_new_negative_topic_reaches_attention_list() -> None:
             "top_words": [["парк"], ["снег", "уборка"]],
             "size": [4, 4],
             "share": 0.5,
+            "size_almaty": [4, 4],
+            "share_almaty": 0.5,
             "share_kk": 0.0,
             "example_titles": [[], []],
         }
@@ -399,6 +401,8 @@ def test_topic_example_is_an_article_title_never_a_comment() -> None:
             "top_words": [["дом"], ["автор"]],
             "size": [2, 1],
             "share": 0.5,
+            "size_almaty": [2, 1],
+            "share_almaty": 0.5,
             "share_kk": 0.0,
             "example_titles": [[], []],
         }
@@ -406,5 +410,6 @@ def test_topic_example_is_an_article_title_never_a_comment() -> None:
     inputs = make_inputs(docs, doc_topics=doc_topics, topics=topics)
     report = build_report(inputs, "weekly", ["2026-W14"], ReportParams(), TEXTS)
     tab = next(s.table for s in report.sections if s.key == "topics").set_index("topic_id")
-    assert tab.loc[0, "example"] == "Реновация: список домов [телефон]"
-    assert tab.loc[1, "example"] == ""
+    assert tab.loc[0, "example_1"] == "Реновация: список домов [телефон]"
+    assert tab.loc[0, "url_1"] == "https://nur.kz/a1" and tab.loc[0, "example_2"] == ""
+    assert tab.loc[1, "example_1"] == "" and tab.loc[1, "url_1"] == ""

@@ -22,6 +22,7 @@ from pipeline.topic_continuity import (
     topic_signatures,
     update_registry,
     weekly_status,
+    with_status,
 )
 from pipeline.topic_words import TopicAnalyzer, load_stopwords
 from pipeline.topics import OUTLIER, fit_weekly_topics
@@ -105,18 +106,19 @@ def test_registry_after_two_runs(two_runs):
 
 def test_weekly_flags_of_the_second_run(two_runs):
     week1, first, _, second = two_runs
-    status = second.status.set_index(["week", "topic_id"])["status"]
+    status = second.topic_weeks.set_index(["week", "topic_id"])["status"]
     air = _theme_ids(first, week1)["air"]
     assert status[("2026-W11", air)] != "new"  # the registry saw it in W10 already
     assert status[("2026-W11", 3)] == "new"  # the flood
-    assert set(second.status["status"]) <= {"new", "growing", "shrinking", "stable", "vanished"}
+    real = second.topic_weeks[second.topic_weeks["topic_id"] != OUTLIER]
+    assert set(real["status"]) <= {"new", "growing", "shrinking", "stable", "vanished"}
 
 
 def test_rerun_with_the_same_registry_is_identical(two_runs, analyzer):
     _, first, week2, second = two_runs
     again = _fit(week2.sample(frac=1.0, random_state=5), analyzer, first.registry)
     pd.testing.assert_frame_equal(second.doc_topics, again.doc_topics)
-    pd.testing.assert_frame_equal(second.status, again.status)
+    pd.testing.assert_frame_equal(second.topic_weeks, again.topic_weeks)
     assert second.registry == again.registry
 
 
@@ -204,6 +206,59 @@ def test_weekly_status(counts, known_first, expected):
     mine = got[got["topic_id"] == 4].set_index("week")["status"]
     assert [mine.get(w) for w in weeks] == expected
     assert got.loc[got["topic_id"] == 4, "n_docs"].sum() == sum(counts)
+
+
+# -- the status column of TOPIC_WEEKS -------------------------------------------------------------
+W = ["2026-W10", "2026-W11", "2026-W12"]
+
+
+@pytest.mark.parametrize(
+    "counts, almaty, expected",
+    [
+        # new in the first week of the data, then gone: one `vanished` row, then nothing
+        ([5, 0, 0], [2, 0, 0], [(5, 2, "new"), (0, 0, "vanished"), None]),
+        # absent in the first week, new in the second, grows in the third
+        ([0, 4, 9], [0, 0, 9], [None, (4, 0, "new"), (9, 9, "growing")]),
+        # shrinks, then vanishes in the last week
+        ([10, 4, 0], [0, 0, 0], [(10, 0, "new"), (4, 0, "shrinking"), (0, 0, "vanished")]),
+        # back after a gap is not new again
+        ([5, 0, 2], [5, 0, 1], [(5, 5, "new"), (0, 0, "vanished"), (2, 1, "stable")]),
+    ],
+)
+def test_with_status_flags_every_week(counts, almaty, expected):
+    rows = [(w, 7, n, a) for w, n, a in zip(W, counts, almaty, strict=True) if n]
+    rows += [(w, 1, 3, 0) for w in W] + [(w, OUTLIER, 2, 1) for w in W]
+    tw = pd.DataFrame(rows, columns=["week", "topic_id", "n_docs", "n_docs_almaty"])
+    got = with_status(tw, TopicRegistry(), ratio=1.5, min_docs=3)
+    assert list(got.columns) == ["week", "topic_id", "n_docs", "n_docs_almaty", "status"]
+    mine = got[got["topic_id"] == 7].set_index("week")
+    for week, want in zip(W, expected, strict=True):
+        if want is None:
+            assert week not in mine.index
+        else:
+            assert tuple(mine.loc[week, ["n_docs", "n_docs_almaty", "status"]]) == want
+    assert got.loc[got["topic_id"] == 1, "status"].tolist() == ["new", "stable", "stable"]
+    assert got.loc[got["topic_id"] == OUTLIER, "status"].isna().all()  # no flag for -1
+    assert got[["n_docs", "n_docs_almaty"]].sum().tolist() == [sum(counts) + 15, sum(almaty) + 3]
+
+
+def test_with_status_is_deterministic_and_replaces_a_stale_status():
+    tw = pd.DataFrame({"week": ["2026-W11", "2026-W10", "2026-W10"], "topic_id": [2, 2, 0],
+                       "n_docs": [1, 6, 4], "n_docs_almaty": [0, 1, 4], "status": ["x"] * 3})
+    first = with_status(tw, TopicRegistry())
+    again = with_status(tw.sample(frac=1.0, random_state=1), TopicRegistry())
+    pd.testing.assert_frame_equal(first, again)
+    assert first["status"].tolist() == ["new", "new", "vanished", "shrinking"]
+    assert first["week"].tolist() == ["2026-W10", "2026-W10", "2026-W11", "2026-W11"]
+    empty = with_status(tw.iloc[:0], TopicRegistry())
+    assert empty.empty and list(empty.columns)[-1] == "status"
+
+
+def test_with_status_remembers_registry_weeks():
+    tw = pd.DataFrame({"week": ["2026-W10"], "topic_id": [4], "n_docs": [6], "n_docs_almaty": [0]})
+    known = TopicRegistry((KnownTopic(4, "x", {}, "2026-W02", "2026-W05"),), next_id=5)
+    assert with_status(tw, known)["status"].tolist() == ["stable"]  # seen in an earlier run
+    assert with_status(tw, TopicRegistry())["status"].tolist() == ["new"]
 
 
 def test_weekly_status_ignores_outliers_and_empty_input():

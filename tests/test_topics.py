@@ -250,6 +250,39 @@ def test_degenerate_input(corpus, analyzer, n_docs, expected_topics, caplog):
         assert topics["top_words"].iloc[0]  # words from article counts
 
 
+@pytest.mark.parametrize(
+    "almaty_themes",
+    [
+        ("roads", "school"),  # one Russian and one Kazakh theme
+        (),  # no Almaty-related document at all: counts 0, shares 0 (not NaN)
+    ],
+)
+def test_almaty_view_counts_the_same_topics(corpus, analyzer, almaty_themes, tmp_path):
+    df = corpus.assign(almaty_related=corpus["theme"].isin(almaty_themes))
+    df["almaty_related"] = df["almaty_related"].astype(object)
+    df.loc[df.index[-1], "almaty_related"] = None  # a missing flag counts as False
+    doc_topics, topics, weeks, _ = fit_topics(df, TfidfEmbedder(analyzer, PARAMS.svd_components,
+                                                                SEED), PARAMS, seed=SEED,
+                                              analyzer=analyzer)
+    plain = fit_topics(corpus, TfidfEmbedder(analyzer, PARAMS.svd_components, SEED), PARAMS,
+                       seed=SEED, analyzer=analyzer)
+    pd.testing.assert_frame_equal(doc_topics, plain[0])  # no second model: the same topics
+    flags = df.set_index("doc_id")["almaty_related"].fillna(False).astype(bool)
+    want = doc_topics.assign(a=doc_topics["doc_id"].map(flags)).groupby("topic_id")["a"].sum()
+    got = topics.set_index("topic_id")["size_almaty"]
+    assert got.to_dict() == want.astype(int).to_dict()
+    n_almaty = int(flags.sum())
+    assert weeks["n_docs_almaty"].sum() == n_almaty == topics["size_almaty"].sum()
+    if n_almaty:
+        assert topics["share_almaty"].sum() == pytest.approx(1.0)
+        almaty_topics = set(got[got > 0].index) - {OUTLIER}
+        assert len(almaty_topics) == 2  # the roads and the school topics
+    else:
+        assert (topics["share_almaty"] == 0.0).all()
+    write_table(topics, tmp_path / "t.parquet", schema.TOPICS)  # raises on a schema mismatch
+    write_table(weeks, tmp_path / "w.parquet", schema.TOPIC_WEEKS)
+
+
 def test_stop_words_only_documents_do_not_crash(analyzer):
     df = pd.DataFrame({"doc_id": [f"d{i}" for i in range(20)], "title": [""] * 20,
                        "text": ["и в на сообщает"] * 20, "week": ["2026-W01"] * 20})
@@ -366,9 +399,14 @@ def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
     assert list((model_dir / "bertopic").glob("*.safetensors"))
     assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
     registry_dir = paths.models / "topics" / "registry"
-    status = pd.read_parquet(registry_dir / "topic_status.parquet")
+    assert not (registry_dir / "topic_status.parquet").exists()  # the flags are in TOPIC_WEEKS
+    weeks = read_table(paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
+    status = weeks[weeks["topic_id"] != OUTLIER]
     assert set(status["topic_id"]) == set(topics["topic_id"]) - {OUTLIER}
     assert (status.groupby("topic_id")["status"].first() == "new").all()
+    assert weeks.loc[weeks["topic_id"] == OUTLIER, "status"].isna().all()
+    # no DOC_ENTITIES table: nothing counts as Almaty-related
+    assert topics["size_almaty"].sum() == 0 and weeks["n_docs_almaty"].sum() == 0
     # a second weekly run on the same documents keeps every id and counts the run
     first_docs = read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
     run(Params(topics=PARAMS), paths)
@@ -376,6 +414,29 @@ def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
         first_docs, read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS))
     registry = load_registry(registry_dir)
     assert [t.runs_seen for t in registry.topics] == [2, 2, 2, 2] and registry.next_id == 4
+
+
+def test_run_reads_almaty_flags_and_drops_the_old_status_file(corpus, tmp_path):
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    paths = Paths(tmp_path)
+    docs = corpus.drop(columns=["lang", "theme"]).assign(
+        url="", site="tengrinews", kind="article", views=0, content_hash="", copies=1,
+        source_file="synthetic", published_utc=pd.Timestamp("2026-03-02", tz="UTC"))
+    langs = corpus[["doc_id", "lang"]].assign(confidence=1.0, share_ru=0.0, share_kk=0.0)
+    ents = corpus[["doc_id"]].assign(almaty_related=corpus["theme"].eq("air"), bodies=[[]] * len(
+        corpus), persons=[[]] * len(corpus), n_mentions=0)
+    write_table(docs, paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
+    write_table(langs, paths.table(schema.LANGUAGES), schema.LANGUAGES)
+    write_table(ents, paths.table(schema.DOC_ENTITIES), schema.DOC_ENTITIES)
+    stale = paths.models / "topics" / "registry" / "topic_status.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"schema 1")
+    run(Params(topics=PARAMS), paths)
+    topics = read_table(paths.table(schema.TOPICS), schema.TOPICS)
+    weeks = read_table(paths.table(schema.TOPIC_WEEKS), schema.TOPIC_WEEKS)
+    assert topics["size_almaty"].sum() == weeks["n_docs_almaty"].sum() == 30
+    assert (topics["size_almaty"] > 0).sum() == 1  # the air topic only
+    assert not stale.exists()
 
 
 # -- evaluation metrics ---------------------------------------------------------------------------
