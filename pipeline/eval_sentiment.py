@@ -123,17 +123,30 @@ def _rusentne(shared: Path, name: str) -> pd.DataFrame:
     return labels.validate_labels(labels.import_rusentne(path), name)[0]
 
 
+def _fit_on_rusentne(v: Variant, params: Params, root: Path, train: pd.DataFrame,
+                     trained: dict[str, SentimentModel] | None) -> SentimentModel:
+    """Fit `v` on the RuSentNE train sample, once per run: the RuSentNE and KazSAnDRA steps
+    share the model (`trained` is keyed by variant and sample size)."""
+    key = f"{v.name}@{len(train)}"
+    if trained is not None and key in trained:
+        return trained[key]
+    model = v.build(params, root).fit(examples_of(train), train["label"].tolist())
+    if trained is not None:
+        trained[key] = model
+    return model
+
+
 def eval_rusentne(
-    shared: Path, models: list[Variant], params: Params, root: Path, n_train: int, n_test: int
+    shared: Path, models: list[Variant], params: Params, root: Path, n_train: int, n_test: int,
+    trained: dict[str, SentimentModel] | None = None,
 ) -> dict[str, Any]:
     """Train on RuSentNE train (sampled), report on its labelled validation split (sampled)."""
     train = _sample(_rusentne(shared, "train_data.csv"), n_train, params.seed)
     test = _sample(_rusentne(shared, "validation_data_labeled.csv"), n_test, params.seed)
     out: dict[str, Any] = {"n_train": len(train), "n_test": len(test)}
     for v in models:
-        model = v.build(params, root)
         t0 = time.perf_counter()
-        model.fit(examples_of(train), train["label"].tolist())
+        model = _fit_on_rusentne(v, params, root, train, trained)
         fit_s = time.perf_counter() - t0
         proba, per_s = _scored(model, test)
         m = sentiment_metrics(test["label"], _argmax(proba))
@@ -162,6 +175,7 @@ def eval_kazsandra(
     n_test: int,
     n_train: int,
     n_rusentne: int,
+    trained: dict[str, SentimentModel] | None = None,
 ) -> dict[str, Any]:
     """KazSAnDRA PC test (sampled): models trained on RuSentNE train (zero-shot for Kazakh
     reviews) and, for comparison, a TF-IDF model trained on KazSAnDRA's own train split."""
@@ -176,8 +190,7 @@ def eval_kazsandra(
     ru_train = _sample(_rusentne(shared, "train_data.csv"), n_rusentne, params.seed)
     out["n_train_rusentne"] = len(ru_train)
     for v in models:
-        model = v.build(params, root).fit(examples_of(ru_train), ru_train["label"].tolist())
-        fitted[f"{v.name}_rusentne"] = (v, model)
+        fitted[f"{v.name}_rusentne"] = (v, _fit_on_rusentne(v, params, root, ru_train, trained))
     if n_train > 0 and any(v.backend == "embed_logreg" for v in models):
         kz = _sample(
             labels.validate_labels(
@@ -242,12 +255,14 @@ def evaluate(
     """Run the chosen evaluation steps; returns a JSON-ready dict."""
     params = load_params(root)
     out: dict[str, Any] = {}
+    trained: dict[str, SentimentModel] = {}
     if "rusentne" in steps:
-        out["rusentne"] = eval_rusentne(shared, models, params, root, rusentne_train, rusentne_test)
+        out["rusentne"] = eval_rusentne(shared, models, params, root, rusentne_train,
+                                        rusentne_test, trained)
     if "kazsandra" in steps:
         out["kazsandra_pc"] = eval_kazsandra(
-            shared, models, params, root, kazsandra_test, kazsandra_train, rusentne_train
-        )
+            shared, models, params, root, kazsandra_test, kazsandra_train, rusentne_train,
+            trained)
     if "krnd" in steps:
         out["krnd_5fold"] = eval_krnd(shared, models, params, root)
     return out

@@ -361,12 +361,15 @@ def _layer_out(out: Any) -> Any:
 
 
 def _class_weights(y: np.ndarray, mode: str) -> list[float]:
+    """Loss weights per class: `balanced` (inverse frequency), `sqrt` (its square root: rare
+    classes gain recall without flooding them with false positives) or none."""
     k = len(SENTIMENT_LABELS)
-    if mode != "balanced":
+    if mode not in ("balanced", "sqrt"):
         return [1.0] * k
     counts = np.bincount(y, minlength=k).astype(float)
     counts[counts == 0] = 1.0
-    return list(len(y) / (k * counts))
+    weights = len(y) / (k * counts)
+    return list(np.sqrt(weights) if mode == "sqrt" else weights)
 
 
 def config_from_params(section: dict[str, Any] | None, seed: int) -> TransformerConfig:
