@@ -25,7 +25,7 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline import io, labels
-from pipeline.config import CONFIG_DIR, Params
+from pipeline.config import CONFIG_DIR, Params, TrainSentimentParams
 from pipeline.paths import Paths
 from pipeline.schema import SENTIMENT_LABELS
 from pipeline.sentiment_model import (
@@ -352,15 +352,13 @@ def model_card(
                 f"window_words={p.window_words}") if p.model != "transformer" else (
         "settings " + ", ".join(f"{k}={v}" for k, v in sorted(dict(p.transformer).items()))
         or "default settings")
-    extra = " ".join(f"'{d}'" for d in p.extra_label_dirs)
     lines = [
         "# Sentiment model (target level, city bodies)",
         "",
         f"Back-end `{p.model}` ({settings}, seed={params.seed}, "
         f"context_sentences={p.context_sentences}). "
-        "Retrain: `dvc repro train_sentiment`"
-        + (f" with `-S 'train_sentiment.extra_label_dirs=[{extra}]'`" if extra else "")
-        + "; then `kaznet promote-sentiment` makes it the model the reports use.",
+        f"Retrain: `{retrain_command(params)}`; then `kaznet promote-sentiment` makes it the "
+        "model the reports use.",
         "",
         "## Data",
         f"{len(df)} labelled targets from `data/raw/labeled/sentiment_*.csv`"
@@ -380,6 +378,11 @@ def model_card(
         f"- `{s}`: {LICENSES.get(s, 'unknown: check before use')}"
         for s in sorted(set(df["source"]))
     ]
+    if not metrics.get("cv_folds"):
+        lines += ["", "## Metrics", "",
+                  "No cross-validation in this run (`cv_folds: 0`): measure the model on held-out "
+                  "data (`kaznet evaluate sentiment`) and add the figures here.", ""]
+        return "\n".join(lines)
     lines += [
         "",
         f"## Metrics (grouped {metrics.get('cv_folds', 0)}-fold cross-validation)",
@@ -406,6 +409,19 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def retrain_command(params: Params) -> str:
+    """The `dvc exp run` line that trains this model again (settings that differ from the
+    defaults of params.yaml's code are spelled out)."""
+    p, default = params.train_sentiment, TrainSentimentParams()
+    sets = [f"-S train_sentiment.{k}={getattr(p, k)}" for k in ("model", "embedder", "C",
+                                                                  "cv_folds", "context_sentences")
+            if getattr(p, k) != getattr(default, k)]
+    if p.extra_label_dirs:
+        dirs = ",".join(f'"{d}"' for d in p.extra_label_dirs)
+        sets.append(f"-S 'train_sentiment.extra_label_dirs=[{dirs}]'")
+    return " ".join(["dvc exp run", *sets])
 
 
 CALIBRATION_PLOT = "sentiment_calibration.csv"

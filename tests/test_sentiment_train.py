@@ -235,3 +235,18 @@ def test_calibration_table_and_ece(labels_true: list[str], proba: list, ece: flo
     table = calibration_table(labels_true, np.array(proba, dtype=float))
     assert len(table) == 10 and table["n"].sum() == len(labels_true)
     assert expected_calibration_error(table) == pytest.approx(ece)
+
+
+@pytest.mark.parametrize(
+    ("changes", "command"),
+    [
+        ({}, "dvc exp run"),
+        ({"model": "transformer", "cv_folds": 0, "extra_label_dirs": ("../labels/rusentne",)},
+         "dvc exp run -S train_sentiment.model=transformer -S train_sentiment.cv_folds=0 "
+         "-S 'train_sentiment.extra_label_dirs=[\"../labels/rusentne\"]'"),
+    ],
+)
+def test_retrain_command_spells_out_the_changed_settings(changes: dict, command: str) -> None:
+    params = Params()
+    params = replace(params, train_sentiment=replace(params.train_sentiment, **changes))
+    assert ts.retrain_command(params) == command
