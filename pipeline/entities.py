@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -530,6 +531,8 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(gazetteer: Gazetteer, ner: NER | None, scope: str, context: int,
                  kk_ner: NER | None = None) -> None:
+    if "torch" in sys.modules:  # one thread per forked worker: the workers already fill the cores
+        sys.modules["torch"].set_num_threads(1)
     _WORKER.update(gazetteer=gazetteer, ner=ner, scope=scope, context=context, kk_ner=kk_ner)
 
 
@@ -586,8 +589,19 @@ def _chunks(documents: pd.DataFrame, sentences: pd.DataFrame, size: int
     return out
 
 
-def load_kk_ner(folder: Path) -> NER | None:
-    """The Kazakh NER model, or None (with a warning) when its folder is missing."""
+def load_kk_ner(folder: Path, backend: str = "spacy") -> NER | None:
+    """The Kazakh NER model (`backend` spacy or e5), or None (with a warning) when its folder
+    is missing."""
+    if backend == "e5":
+        from pipeline.kk_ner_e5 import HEADER_FILE, KazakhNERE5
+
+        if not (folder / HEADER_FILE).is_file():
+            log.warning("entities: no e5 Kazakh NER model in %s; Kazakh sentences get the "
+                        "gazetteer only (train it: python -m pipeline.kk_ner_e5 train)", folder)
+            return None
+        return KazakhNERE5(folder)
+    if backend != "spacy":
+        raise ConfigError(f"entities.kk_ner_backend: {backend!r}; допустимы e5 или spacy")
     if not (folder / "config.cfg").is_file():
         log.warning("entities: no Kazakh NER model in %s; Kazakh sentences get the gazetteer "
                     "only (train it: python -m pipeline.train_kk_ner)", folder)
@@ -604,7 +618,8 @@ def run(params: Params, paths: Paths) -> None:
     sentences = read_table(paths.table(schema.SENTENCES), schema.SENTENCES)
     gazetteer = Gazetteer.from_yaml(paths.root / "configs" / "city_bodies.yaml")
     ner = NatashaNER(gazetteer.lem.morph) if cfg.use_ner else None
-    kk_ner = load_kk_ner(paths.root / cfg.kk_ner_model) if cfg.use_ner else None
+    folder = cfg.kk_ner_e5_model if cfg.kk_ner_backend == "e5" else cfg.kk_ner_model
+    kk_ner = load_kk_ner(paths.root / folder, cfg.kk_ner_backend) if cfg.use_ner else None
     skipped: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     mentions, doc_entities = extract_parallel(documents, sentences, gazetteer, ner,

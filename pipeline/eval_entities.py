@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -208,9 +209,19 @@ def evaluate_kk_ner(model_dir: Path, kaznerd_dir: Path | None) -> dict[str, Any]
     test = kaznerd_dir / "IOB2_test.txt"
     if not test.is_file():
         return {"skipped": f"{test} not found"}
+    from pipeline import kk_ner, kk_ner_e5
+
+    if (model_dir / kk_ner_e5.HEADER_FILE).is_file():
+        test_sents = kk_ner.read_iob2(test)
+        ner = kk_ner_e5.KazakhNERE5(model_dir)
+        t0 = time.perf_counter()
+        pred = ner.tagger.predict([[w for w, _ in s] for s in test_sents])
+        seconds = time.perf_counter() - t0
+        return {"model": str(model_dir), "gold": "KazNERD test, exact spans, gold tokens",
+                "sentences": len(test_sents), "scores": kk_ner_e5.score_tags(test_sents, pred),
+                "sentences_per_s": round(len(test_sents) / seconds, 1)}
     if not (model_dir / "config.cfg").is_file():
         return {"skipped": f"no model in {model_dir} (python -m pipeline.train_kk_ner)"}
-    from pipeline import kk_ner
 
     return {"model": str(model_dir), "gold": "KazNERD test, exact spans, gold tokens",
             **kk_ner.evaluate_kaznerd(kk_ner.KazakhNER(model_dir).nlp, test)}
@@ -238,7 +249,8 @@ def evaluate(root: Path, nerel_dir: Path | None, kaznerd_dir: Path | None = None
             "natasha": score_ner(docs, natasha_predictor(ner)),
             "pipeline": score_ner(docs, pipeline_predictor(ner, gazetteer)),
         }
-    model_dir = root / load_params(root).entities.kk_ner_model
+    cfg = load_params(root).entities
+    model_dir = root / (cfg.kk_ner_e5_model if cfg.kk_ner_backend == "e5" else cfg.kk_ner_model)
     result["kaznerd"] = evaluate_kk_ner(model_dir, kaznerd_dir)
     return result
 

@@ -50,7 +50,7 @@ def project(tmp_path_factory) -> Path:
     proj = tmp_path_factory.mktemp("e2e")
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, proj / name)
-    for name in ("configs", "pipeline", "models/kk_ner", "models/sentiment"):
+    for name in ("configs", "pipeline", "models/kk_ner", "models/kk_ner_e5", "models/sentiment"):
         shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data" / "raw" / "labeled", proj / "data" / "raw" / "labeled")
     _copy_sample(proj / "data" / "raw" / "sample")
