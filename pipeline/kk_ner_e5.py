@@ -607,9 +607,9 @@ Per epoch (dev micro F1 over PER/ORG/GPE/LOC; the best epoch is kept):
 ## Retrain
 Needs `../shared/datasets/kaznerd/` (see its SOURCE.md):
 
-    flock /tmp/heavy.lock python -m pipeline.kk_ner_e5 cache --cache /tmp/kk_e5_cache
-    flock /tmp/heavy.lock python -m pipeline.kk_ner_e5 train --cache /tmp/kk_e5_cache
-    flock /tmp/heavy.lock python -m pipeline.kk_ner_e5 evaluate
+    python -m pipeline.kk_ner_e5 cache --cache /tmp/kk_e5_cache
+    python -m pipeline.kk_ner_e5 train --cache /tmp/kk_e5_cache
+    python -m pipeline.kk_ner_e5 evaluate
 
 This card and `metrics.json` are rewritten by `train` and `evaluate`.
 """
