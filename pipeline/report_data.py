@@ -569,7 +569,8 @@ def _topic_labels(f: Frames) -> pd.DataFrame:
     topics = f.topics.drop_duplicates("topic_id").set_index("topic_id")
     out = pd.DataFrame(index=topics.index)
     out["label"] = mask_series(topics["label"]).to_numpy()
-    out["keywords"] = mask_series(topics["top_words"].map(_first_words)).to_numpy()
+    words = topics["keywords"] if "keywords" in topics.columns else topics["top_words"]
+    out["keywords"] = mask_series(words.map(_first_words)).to_numpy()
     return out
 
 

@@ -131,7 +131,8 @@ TOPICS = Table(
         [
             ("topic_id", pa.int32()),
             ("label", pa.string()),
-            ("top_words", pa.list_(pa.string())),
+            ("top_words", pa.list_(pa.string())),  # analysed terms (lemmas, Kazakh match keys)
+            ("keywords", pa.list_(pa.string())),  # the same words as written, for reports
             ("size", pa.int64()),
             ("share", pa.float64()),
             ("size_almaty", pa.int64()),  # the topic's documents that are almaty_related

@@ -192,7 +192,7 @@ def fit_weekly_topics(
         log.warning("topics: degenerate input, %s", reason)
 
     fit_df["topic_id"], fit_df["topic_prob"], fit_df["reassigned"] = assign, probs, moved
-    labels = _labels(words, analyzer, texts, langs)
+    labels, keywords = _labels(words, analyzer, texts, langs)
     all_docs = _spread_to_duplicates(df, fit_df)
     signatures = (topic_signatures(make_vectorizer(vocabulary).transform(analysed), assign,
                                    vocabulary) if vocabulary else {})
@@ -204,10 +204,11 @@ def fit_weekly_topics(
         model.set_topic_labels({old: f"{new}: {labels[old]}" for old, new in mapping.items()
                                 if old in labels and old in model.topic_labels_})
     words = {mapping[t]: w for t, w in words.items() if t in mapping}
+    keywords = {mapping[t]: w for t, w in keywords.items() if t in mapping}
     labels = {mapping[t]: lab for t, lab in labels.items() if t in mapping}
     signatures = {mapping[t]: s for t, s in signatures.items() if t in mapping}
     doc_topics = all_docs[schema.DOC_TOPICS.columns].sort_values("doc_id", ignore_index=True)
-    topics = _topic_table(all_docs, words, labels)
+    topics = _topic_table(all_docs, words, labels, keywords)
     weeks = _topic_weeks(all_docs)
     after = int((all_docs["topic_id"] == OUTLIER).sum())
     before = after + int(all_docs["reassigned"].sum())
@@ -484,10 +485,13 @@ def _keyphrases(words: list[str]) -> list[str]:
 
 def _labels(
     words: dict[int, list[str]], analyzer: TopicAnalyzer, texts: list[str], langs: list
-) -> dict[int, str]:
+) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """A readable label per topic and its top words as written (Kazakh stems and bigrams in
+    their most frequent written form, so "жургизуши" reads "жүргізуші"); one pass over texts."""
     phrases = {t: _keyphrases(w) for t, w in words.items()}
-    wanted = {p for ps in phrases.values() for p in ps}
+    wanted = {p for ps in phrases.values() for p in ps} | {w for ws in words.values() for w in ws}
     surface = analyzer.surface_forms(texts, langs, wanted) if wanted else {}
+    shown_words = {t: [_lower_display(surface.get(w, w)) for w in ws] for t, ws in words.items()}
     labels = {}
     for t, ps in phrases.items():
         if t == OUTLIER:
@@ -498,7 +502,12 @@ def _labels(
             shown = [surface.get(p, p) for p in ps]
             text = ", ".join(shown)
             labels[t] = text[:1].upper() + text[1:]
-    return labels
+    return labels, shown_words
+
+
+def _lower_display(word: str) -> str:
+    """Written forms in lower case, except abbreviations and names (ДЧС, Досаев stay)."""
+    return word if word.isupper() or word[:1].isupper() and len(word) > 1 else word.lower()
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -536,8 +545,11 @@ def _snippet(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _topic_table(all_docs: pd.DataFrame, words: dict, labels: dict) -> pd.DataFrame:
-    """TOPICS: size and share among all documents and among the Almaty-related ones."""
+def _topic_table(all_docs: pd.DataFrame, words: dict, labels: dict,
+                 keywords: dict | None = None) -> pd.DataFrame:
+    """TOPICS: size and share among all documents and among the Almaty-related ones; `top_words`
+    are the analysed terms (what NPMI is computed on), `keywords` the same words as written."""
+    keywords = keywords if keywords is not None else words
     total = len(all_docs)
     total_almaty = int(all_docs["almaty_related"].sum())
     rows = []
@@ -549,6 +561,7 @@ def _topic_table(all_docs: pd.DataFrame, words: dict, labels: dict) -> pd.DataFr
             "topic_id": topic,
             "label": labels.get(topic, OUTLIER_LABEL if topic == OUTLIER else NO_WORDS_LABEL),
             "top_words": list(words.get(topic, [])),
+            "keywords": list(keywords.get(topic, [])),
             "size": len(group),
             "share": len(group) / total,
             "size_almaty": almaty,

@@ -122,6 +122,7 @@ def synthetic_tables(n_docs: int, weeks: list[str], seed: int = 7) -> dict[str, 
             "label": ["шум", "<script>alert(2)</script> $x$ дороги"]
             + [f"тема {t}: дороги и транспорт" for t in range(1, 6)],
             "top_words": [["слово", f"т{t}"] for t in range(-1, 6)],
+            "keywords": [["слово", f"т{t}"] for t in range(-1, 6)],
             "size": [int((topic == t).sum()) for t in range(-1, 6)],
             "share": 0.1,
             "size_almaty": 0,

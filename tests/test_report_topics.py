@@ -45,7 +45,8 @@ def _inputs(rows: list[tuple], topic_weeks: pd.DataFrame | None = None, sentimen
         dts.append({"doc_id": doc_id, "topic_id": topic, "topic_prob": 0.9})
     ids = sorted({r[2] for r in rows})
     topics = pd.DataFrame({"topic_id": ids, "label": [f"Тема {i}" for i in ids],
-                           "top_words": [["әкімдік", "жол"] for _ in ids], "size": 1,
+                           "top_words": [["акимдик", "жол"] for _ in ids],
+                           "keywords": [["әкімдік", "жол"] for _ in ids], "size": 1,
                            "share": 0.1, "size_almaty": 0, "share_almaty": 0.0,
                            "share_kk": 0.0, "example_titles": [[] for _ in ids]})
     empty = io.empty_frame(schema.TOPIC_WEEKS)

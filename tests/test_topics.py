@@ -494,3 +494,14 @@ def test_kazakh_documents_join_the_russian_topic_of_their_event(corpus, analyzer
     ru_roads = topic[[d for d in topic.index if d.startswith("roads-")]].mode()[0]
     kk = topic[[d for d in topic.index if d.startswith("kkroads-")]]
     assert (kk == ru_roads).all() == align
+
+
+def test_keywords_are_written_forms_of_the_top_words(fitted, corpus):
+    _, topics, _, _ = fitted
+    kazakh = set("әғқңөұүһі")
+    for row in topics.itertuples():
+        assert len(row.keywords) == len(row.top_words)
+    school = topics[topics["label"].str.lower().str.contains("мектеп|оқушы|мұғалім|ұстаз|сабақ")]
+    assert len(school) == 1
+    words = list(school.iloc[0]["keywords"])
+    assert any(kazakh & set(w) for w in words), words  # "оқушы", not the match key "окушы"
