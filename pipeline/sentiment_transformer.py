@@ -201,10 +201,9 @@ class TransformerTarget:
 
     def _mask4(self, mask: Any, hidden: Any) -> Any:
         """The additive attention mask the encoder's layers expect."""
-        return self.encoder._create_attention_masks(
-            attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
-            encoder_hidden_states=None, cache=None,
-        )[0]
+        from pipeline.e5_torch import additive_attention_mask
+
+        return additive_attention_mask(mask, hidden.dtype)
 
     def _bottom(self, batch: _Batch) -> Any:
         hidden = self.encoder.embeddings(input_ids=batch.ids)
