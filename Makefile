@@ -43,7 +43,7 @@ bench-language: $(STAMP)
 	@$(BIN)/python scripts/bench_language.py
 
 bench-topics: $(STAMP)
-	@$(BIN)/python scripts/bench_topics.py --docs 20000
+	@$(BIN)/python scripts/bench_topics.py --docs 20000 --kk-share 0.2
 
 bench-report: $(STAMP)
 	@$(BIN)/python scripts/bench_report.py --docs 20000
