@@ -415,6 +415,11 @@ def _align_languages(model, analysed: list[str], texts: list[str], langs: list[s
     log.info("topics: cross-lingual alignment %s", report.summary())
     if not report.changed:
         return assign, probs, moved
+    new, dissolved = dissolve_emptied_topics(new, assign, params.min_cluster_size)
+    if dissolved.any():
+        log.info("topics: %d documents left in topics the alignment emptied below "
+                 "min_cluster_size=%d are outliers now", int(dissolved.sum()),
+                 params.min_cluster_size)
     model.update_topics(
         analysed, topics=new.tolist(), top_n_words=params.top_n_words,
         vectorizer_model=make_vectorizer(vocabulary),
@@ -423,7 +428,23 @@ def _align_languages(model, analysed: list[str], texts: list[str], langs: list[s
     idx = report.moves["index"].to_numpy(dtype=int)
     probs = probs.copy()
     probs[idx] = report.moves["similarity"].to_numpy(dtype=float)
+    probs[dissolved] = 0.0
     return new, probs, moved
+
+
+def dissolve_emptied_topics(new: np.ndarray, old: np.ndarray, min_size: int
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """(topics, mask of documents made outliers): a topic that lost members to the alignment
+    and kept fewer than `min_size` becomes outliers, as the clusterer would have made it (a
+    Kazakh cluster of 5 whose 3 members joined their Russian events is no topic of 2)."""
+    out = new.copy()
+    dissolved = np.zeros(len(new), dtype=bool)
+    for t in sorted(set(new.tolist()) - {OUTLIER}):
+        members = new == t
+        if members.sum() < min_size and members.sum() < (old == t).sum():
+            dissolved |= members
+    out[dissolved] = OUTLIER
+    return out, dissolved
 
 
 def _centroids(emb: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -231,3 +231,24 @@ def test_the_shipped_pair_set() -> None:
     for col in ("ru_text", "kk_text"):
         n_sent = pairs[col].str.count(r"[.!?](\s|$)")
         assert n_sent.between(3, 5).all(), pairs.loc[~n_sent.between(3, 5), "pair_id"].tolist()
+
+
+@pytest.mark.parametrize(
+    "new, old, expected",
+    [
+        # topic 1 lost 3 of 5 members to topic 0: its 2 leftovers become outliers
+        ([0, 0, 0, 0, 1, 1, -1], [0, 0, 1, 1, 1, 1, 1], [0, 0, 0, 0, -1, -1, -1]),
+        # a small topic that lost nothing stays (the clusterer accepted it)
+        ([0, 0, 2, 2], [0, 0, 2, 2], [0, 0, 2, 2]),
+        # a topic that gained members is never dissolved, whatever its size
+        ([3, 3, 3], [3, -1, -1], [3, 3, 3]),
+        # one that lost members but kept min_size stays
+        ([4, 4, 4, 0], [4, 4, 4, 4], [4, 4, 4, 0]),
+    ],
+)
+def test_dissolve_emptied_topics(new, old, expected) -> None:
+    from pipeline.topics import dissolve_emptied_topics
+
+    out, dissolved = dissolve_emptied_topics(np.array(new), np.array(old), 3)
+    assert out.tolist() == expected
+    assert dissolved.tolist() == [a != b for a, b in zip(new, expected, strict=True)]
