@@ -77,6 +77,7 @@ class TopicsParams:
     crosslingual_merge_threshold: float = 0.88  # a Kazakh-majority topic merges whole
     crosslingual_per_topic: int = 8  # Russian members per topic that are embedded
     crosslingual_max_chars: int = 600
+    crosslingual_margin: float = 0.01  # best Russian centroid must beat the second best by this
 
 
 @dataclass(frozen=True)

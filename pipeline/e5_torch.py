@@ -546,7 +546,8 @@ def pack_state(state: dict[str, Any], weights: str) -> dict[str, Any]:
         if k.startswith("head."):
             out[k] = v
         elif weights == "int8" and v.dim() == 2:
-            scale = (v.abs().amax(dim=1, keepdim=True) / 127.0).clamp(min=1e-12).half()
+            # clamped in fp16 (1e-12 would round to 0 there): an all-zero row gets q = 0
+            scale = (v.abs().amax(dim=1, keepdim=True) / 127.0).half().clamp(min=2.0**-24)
             out[k + ".q"] = torch.round(v / scale.float()).clamp(-127, 127).to(torch.int8)
             out[k + ".scale"] = scale
         else:

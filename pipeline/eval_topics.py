@@ -352,12 +352,14 @@ class CrossLingualSettings:
     merge_threshold: float = 0.88
     per_topic: int = 8
     max_chars: int = 600
+    margin: float = 0.0
 
     @classmethod
     def from_params(cls, tp: TopicsParams) -> CrossLingualSettings:
         """Defaults overridden by `tp.crosslingual_<field>` where TopicsParams defines it."""
         return cls(**{f: getattr(tp, f"crosslingual_{f}", getattr(cls, f))
-                      for f in ("threshold", "merge_threshold", "per_topic", "max_chars")})
+                      for f in ("threshold", "merge_threshold", "per_topic", "max_chars",
+                                "margin")})
 
 
 def load_pair_set(path: Path) -> pd.DataFrame:
@@ -496,7 +498,7 @@ def _agreement_for(full, pairs, tp, seed, analyzer, root, xl, multilingual) -> d
         new, report = align_crosslingual(
             document_texts(ordered), ordered["lang"].tolist(), topics.to_numpy(), ml.embed,
             threshold=xl.threshold, per_topic=xl.per_topic, seed=seed,
-            merge_threshold=xl.merge_threshold)
+            merge_threshold=xl.merge_threshold, margin=xl.margin)
         align_seconds = time.perf_counter() - t
     after = dict(zip(topics.index, new.tolist(), strict=True))
     real = fit.topics[fit.topics["topic_id"] != OUTLIER]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 
+from pipeline.text import KAZAKH_LETTERS
+
 MIN_STEM = 3
-_KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+_KAZAKH_LETTERS = KAZAKH_LETTERS
 
 # Case endings a name takes (no possessive: names do not carry one), both spellings:
 # with Kazakh letters and with the Russian letters typed in their place.
@@ -60,4 +62,5 @@ def kazakh_person_name(text: str) -> str:
     if not words:
         return ""
     words[-1] = _reduce(words[-1])
-    return " ".join("-".join(p[:1].upper() + p[1:] for p in w.split("-")) for w in words)
+    return " ".join("-".join(p[:1].upper() + p[1:].lower() for p in w.split("-"))
+                    for w in words)

@@ -634,16 +634,21 @@ def _cache(tagger: E5Tagger, name: str, sents: Sequence[Sentence], splits: Seque
     out, todo = {}, []
     for s in splits:
         f = cache_dir / f"{tag}_L{s}.safetensors" if cache_dir else None
-        if f is not None and f.is_file():
-            out[s] = BottomCache(load_file(str(f))["h"], lengths)
-        else:
+        flat = load_file(str(f))["h"] if f is not None and f.is_file() else None
+        if flat is not None and flat.shape[0] == sum(lengths):
+            out[s] = BottomCache(flat, lengths)
+        else:  # absent, or written for other sentences or another tokenisation: recompute
+            if flat is not None:
+                log.warning("kk_ner_e5: %s does not match the data (%d rows, %d expected); "
+                            "recomputing", f, flat.shape[0], sum(lengths))
             todo.append(s)
     if todo:
         got = bottom_states(tagger, items, todo)
         for s, c in got.items():
             if cache_dir:
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                save_file({"h": c.flat}, str(cache_dir / f"{tag}_L{s}.safetensors"))
+                with io.atomic_path(cache_dir / f"{tag}_L{s}.safetensors",
+                                    suffix=".safetensors") as tmp:
+                    save_file({"h": c.flat}, str(tmp))
             out[s] = c
     return out
 

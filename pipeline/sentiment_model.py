@@ -623,9 +623,14 @@ def load_model(directory: str | Path) -> SentimentModel:
     backend = header.get("backend")
     if backend not in _BACKENDS:
         raise ModelFormatError(f"{directory}: unknown back-end {backend!r}; {RETRAIN_HINT}")
+    from safetensors import SafetensorError
+
     try:
         return _backend_class(backend).from_saved(directory, dict(header.get("config") or {}))
-    except (KeyError, TypeError) as exc:
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, SafetensorError) as exc:
+        # missing or truncated weight files, tensors that do not fit the encoder
         raise ModelFormatError(f"{directory}: malformed model ({exc}); {RETRAIN_HINT}") from exc
 
 

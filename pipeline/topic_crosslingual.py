@@ -82,6 +82,7 @@ def align_crosslingual(
     per_topic: int = 8,
     seed: int = 0,
     merge_threshold: float | None = None,
+    margin: float = 0.0,
 ) -> tuple[np.ndarray, AlignmentReport]:
     """Move Kazakh documents into the Russian-led topic about the same event.
 
@@ -95,11 +96,19 @@ def align_crosslingual(
         seed: picks the Russian sample.
         merge_threshold: centroid similarity at which a Kazakh-majority topic merges whole
             (default: `threshold`), when most of its Kazakh members also pick that topic.
+        margin: how much the best Russian-led centroid must beat the second best for a
+            document to move (and to vote for a merge). e5 cosines are high across the board,
+            so a text about none of the events (or about all of them) sits near every centroid
+            at once; a text about one event stands out from the rest.
 
     Returns:
         (new topic ids, `AlignmentReport`). The input array is not changed.
     """
     topics = _check(texts, langs, topics)
+    if per_topic < 1:
+        raise ValueError(f"per_topic={per_topic}: at least one Russian member per topic must be "
+                         "embedded (topics.crosslingual_per_topic >= 1; to switch the alignment "
+                         "off set topics.crosslingual_align: false)")
     new = topics.copy()
     kk = np.array([lang in KK_LANGS for lang in langs], dtype=bool)
     ru = np.array([lang in RU_LANGS for lang in langs], dtype=bool)
@@ -117,7 +126,8 @@ def align_crosslingual(
 
     rows: list[tuple] = []
     merges = _merge_kk_topics(topics, kk, kk_led, vec, ids, cents,
-                              threshold if merge_threshold is None else merge_threshold, threshold)
+                              threshold if merge_threshold is None else merge_threshold, threshold,
+                              margin)
     for src, (dst, sim) in merges.items():
         for i in np.flatnonzero(topics == src):
             new[i] = dst
@@ -127,7 +137,8 @@ def align_crosslingual(
         best = int(np.argmax(sims))  # first maximum: the lowest topic id wins a tie
         target, sim = int(ids[best]), float(sims[best])
         current = _current_similarity(int(i), new, vec, ids, cents)
-        if target != new[i] and sim >= threshold and sim > current:
+        if (target != new[i] and sim >= threshold and sim > current
+                and _lead(sims) >= margin):
             rows.append((int(i), int(topics[i]), target, sim, "move"))
             new[i] = target
     moves = pd.DataFrame(rows, columns=MOVE_COLUMNS)
@@ -174,7 +185,16 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / n if n > 0 else x
 
 
-def _merge_kk_topics(topics, kk, kk_led, vec, ids, cents, threshold, doc_threshold):
+def _lead(sims: np.ndarray) -> float:
+    """Best minus second-best similarity along the last axis (inf with one candidate)."""
+    if sims.shape[-1] < 2:
+        return np.full(sims.shape[:-1], np.inf) if sims.ndim > 1 else float("inf")
+    top2 = np.sort(sims, axis=-1)[..., -2:]
+    return top2[..., 1] - top2[..., 0]
+
+
+def _merge_kk_topics(topics, kk, kk_led, vec, ids, cents, threshold, doc_threshold,
+                     margin=0.0):
     """Kazakh-majority topic -> (Russian-led topic, similarity) where the centroids are close.
 
     Centroids of averages look alike (every mean drifts to the corpus mean), so the closeness of
@@ -188,7 +208,8 @@ def _merge_kk_topics(topics, kk, kk_led, vec, ids, cents, threshold, doc_thresho
         sims = cents @ _unit(own.mean(axis=0))
         best = int(np.argmax(sims))
         per_doc = own @ cents.T
-        votes = (per_doc.argmax(axis=1) == best) & (per_doc.max(axis=1) >= doc_threshold)
+        votes = ((per_doc.argmax(axis=1) == best) & (per_doc.max(axis=1) >= doc_threshold)
+                 & (_lead(per_doc) >= margin))
         if sims[best] >= threshold and 2 * int(votes.sum()) > len(members):
             out[t] = (int(ids[best]), float(sims[best]))
     return out

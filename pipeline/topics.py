@@ -411,6 +411,7 @@ def _align_languages(model, analysed: list[str], texts: list[str], langs: list[s
         texts, langs, assign, multilingual.embed, threshold=params.crosslingual_threshold,
         per_topic=params.crosslingual_per_topic, seed=seed,
         merge_threshold=params.crosslingual_merge_threshold,
+        margin=params.crosslingual_margin,
     )
     log.info("topics: cross-lingual alignment %s", report.summary())
     if not report.changed:
@@ -429,6 +430,11 @@ def _align_languages(model, analysed: list[str], texts: list[str], langs: list[s
     probs = probs.copy()
     probs[idx] = report.moves["similarity"].to_numpy(dtype=float)
     probs[dissolved] = 0.0
+    # outliers the alignment placed count as reassigned (outliers before = after + reassigned);
+    # documents it dissolved are outliers after, so they are not reassigned ones any more
+    moved = moved.copy()
+    moved[idx] |= assign[idx] == OUTLIER
+    moved[dissolved] = False
     return new, probs, moved
 
 

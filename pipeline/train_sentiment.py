@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +30,6 @@ from pipeline.config import CONFIG_DIR, Params, TrainSentimentParams
 from pipeline.paths import Paths
 from pipeline.schema import SENTIMENT_LABELS
 from pipeline.sentiment_model import (
-    MODEL_FILE,
-    VOCAB_FILE,
-    WEIGHTS_FILE,
     EmbeddingCache,
     Example,
     SentimentModel,
@@ -350,8 +348,8 @@ def model_card(
     counts = df.groupby(["source", "lang", "label"]).size().unstack("label", fill_value=0)
     settings = (f"embedder `{p.embedder}`, C={p.C}, class_weight={p.class_weight}, "
                 f"window_words={p.window_words}") if p.model != "transformer" else (
-        "settings " + ", ".join(f"{k}={v}" for k, v in sorted(dict(p.transformer).items()))
-        or "default settings")
+        "settings " + (", ".join(f"{k}={v}" for k, v in sorted(dict(p.transformer).items()))
+                       or "defaults"))
     lines = [
         "# Sentiment model (target level, city bodies)",
         "",
@@ -473,8 +471,8 @@ def run(params: Params, paths: Paths) -> None:
     )
     _write_cache(cache, cache_dir)
     model_dir = paths.models / MODEL_SUBDIR
-    for name in (MODEL_FILE, WEIGHTS_FILE, VOCAB_FILE):  # no stale files of another back-end
-        (model_dir / name).unlink(missing_ok=True)
+    if model_dir.exists():  # no stale files of another back-end (transformer head, encoder/)
+        shutil.rmtree(model_dir)
     model.save(model_dir)
     io.write_text(model_dir / "model_card.md", model_card(df, metrics, params, len(bad)))
     io.write_json(paths.metrics / "sentiment.json", metrics)

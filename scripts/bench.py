@@ -109,12 +109,16 @@ def main() -> int:
     tengri = SHARED / "tengrinews_articles_2024_04"
     if tengri.is_dir():
         corpora["tengrinews"] = tengri
-        corpora["combined"] = _combined(sample, tengri)
+        if args.corpus in ("combined", "all"):
+            corpora["combined"] = _combined(sample, tengri)
     elif args.corpus in ("tengrinews", "combined"):
         raise SystemExit(f"{tengri} is absent")
-    if args.corpus != "all":
-        corpora = {args.corpus: corpora[args.corpus]}
-    results = [bench(name, path) for name, path in corpora.items()]
+    try:
+        chosen = corpora if args.corpus == "all" else {args.corpus: corpora[args.corpus]}
+        results = [bench(name, path) for name, path in chosen.items()]
+    finally:
+        if "combined" in corpora:
+            shutil.rmtree(corpora["combined"], ignore_errors=True)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
         return 0

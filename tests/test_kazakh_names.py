@@ -24,6 +24,8 @@ from pipeline.kazakh_names import kazakh_person_name
         ("Путин", "Путин"),  # "-тин" would leave two letters
         ("Калинин", "Калинин"),  # "-нин" leaves no surname
         ("ерболат досаевтың", "Ерболат Досаев"),  # capitalised for counting
+        ("ЕРБОЛАТ ДОСАЕВТЫҢ", "Ерболат Досаев"),  # upper case counts as the same person
+        ("ҚАСЫМ-ЖОМАРТ ТОҚАЕВ", "Қасым-Жомарт Тоқаев"),
         ("", ""),
     ],
 )

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from pipeline.sentiment_model import load_model  # noqa: E402
+from pipeline.sentiment_model import ModelFormatError, load_model  # noqa: E402
 from pipeline.sentiment_transformer import (  # noqa: E402
     TransformerConfig,
     TransformerTarget,
@@ -98,6 +98,11 @@ def test_learns_the_stance_and_round_trips(tiny_folder: Path, tmp_path: Path) ->
     again = load_model(tmp_path / "m")
     assert again.backend == "transformer"
     np.testing.assert_allclose(again.predict_proba(test), proba, atol=1e-5)
+    # a truncated weights file is a clear "retrain" error, not a raw safetensors traceback
+    head = tmp_path / "m" / "transformer_head.safetensors"
+    head.write_bytes(head.read_bytes()[:100])
+    with pytest.raises(ModelFormatError, match="retrain|переобучите|dvc repro"):
+        load_model(tmp_path / "m")
 
 
 def test_split_forward_equals_the_whole_encoder(tiny_folder: Path) -> None:

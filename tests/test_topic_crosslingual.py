@@ -30,6 +30,8 @@ def fake_embed(texts: list[str]) -> np.ndarray:
         out[i, 5] = 0.05 * (len(text) % 3)  # same event, slightly different texts
         if word == "шум":  # cosine 0.8 to event 0: below a strict threshold
             out[i, 0], out[i, 4] = 1.0, 0.75
+        if word == "жалпы":  # "general": as close to the snow event as to the fare event
+            out[i, 0], out[i, 1], out[i, 7] = 1.0, 1.0, 0.0
     return out
 
 
@@ -155,6 +157,28 @@ def test_russian_sample_is_capped_deterministic_and_order_free() -> None:
 def test_bad_input(texts, langs, topics, error) -> None:
     with pytest.raises(error):
         align_crosslingual(texts, langs, topics, fake_embed)
+
+
+def test_margin_keeps_a_document_that_fits_two_topics_equally() -> None:
+    docs = RU_SNOW + RU_FARE + [("Жалпы жаңалықтар", "kk", -1)]
+    texts, langs = [t for t, _, _ in docs], [lang for _, lang, _ in docs]
+    topics = np.array([k for _, _, k in docs])
+    moved, _ = align_crosslingual(texts, langs, topics, fake_embed, threshold=0.6, margin=0.0)
+    assert moved[-1] in (0, 1)  # without a margin it joins one of them (similarity ~0.7)
+    kept, report = align_crosslingual(texts, langs, topics, fake_embed, threshold=0.6,
+                                      margin=0.05)
+    assert kept[-1] == -1 and not report.changed
+    # a document about one event still moves under the same margin
+    snow = RU_SNOW + RU_FARE + [("Қар Алматы қаласының көшелерін басты", "kk", -1)]
+    new, _ = align_crosslingual([t for t, _, _ in snow], [lang for _, lang, _ in snow],
+                                np.array([k for _, _, k in snow]), fake_embed, threshold=0.9,
+                                margin=0.05)
+    assert new[-1] == 0
+
+
+def test_per_topic_below_one_is_an_error() -> None:
+    with pytest.raises(ValueError, match="crosslingual_per_topic"):
+        align_crosslingual(["а", "б"], ["ru", "kk"], np.array([0, 0]), fake_embed, per_topic=0)
 
 
 def test_embedder_returning_wrong_shape_is_an_error() -> None:

