@@ -253,6 +253,36 @@ class TopicAnalyzer:
         return term[:1].upper() + term[1:] if surface[:1].isupper() else term
 
 
+def nominative_phrase(phrase: str, morph: pymorphy3.MorphAnalyzer) -> str:
+    """A Russian adjective + noun keyphrase in the nominative, for topic labels.
+
+    Keyphrases are shown as most often written, so labels came out in oblique cases ("Судебных
+    заседаний"). An adjective or participle agreeing with a known noun is put in the nominative
+    with the noun's number ("судебные заседания", "пограничная служба"); any other phrase
+    (two nouns, "курс доллара"; Kazakh; unknown words) is returned as it is.
+    """
+    words = phrase.split()
+    if len(words) != 2 or any(_has_kazakh(w) for w in words):
+        return phrase
+    adj, noun = (w.lower() for w in words)
+    if not (morph.word_is_known(adj) and morph.word_is_known(noun)):
+        return phrase
+    pn = next((p for p in morph.parse(noun) if p.tag.POS == "NOUN"), None)
+    if pn is None:
+        return phrase
+    pa = next((p for p in morph.parse(adj) if p.tag.POS in ("ADJF", "PRTF")
+               and p.tag.case == pn.tag.case and p.tag.number == pn.tag.number), None)
+    if pa is None:
+        return phrase
+    number = pn.tag.number or "sing"
+    agree = {"nomn", number} | ({pn.tag.gender} if number == "sing" and pn.tag.gender else set())
+    new_noun, new_adj = pn.inflect({"nomn", number}), pa.inflect(agree)
+    if new_noun is None or new_adj is None:
+        return phrase
+    out = f"{new_adj.word} {new_noun.word}"
+    return out[:1].upper() + out[1:] if phrase[:1].isupper() else out
+
+
 def build_vocabulary(
     analysed: Sequence[str], min_df: int | float = 2, max_df: int | float = 0.5
 ) -> list[str]:

@@ -60,7 +60,13 @@ from pipeline.topic_continuity import (
     with_status,
 )
 from pipeline.topic_crosslingual import align_crosslingual
-from pipeline.topic_words import TopicAnalyzer, build_vocabulary, load_stopwords, make_vectorizer
+from pipeline.topic_words import (
+    TopicAnalyzer,
+    build_vocabulary,
+    load_stopwords,
+    make_vectorizer,
+    nominative_phrase,
+)
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +532,7 @@ def _labels(
         elif not ps:
             labels[t] = NO_WORDS_LABEL
         else:
-            shown = [surface.get(p, p) for p in ps]
+            shown = [nominative_phrase(surface.get(p, p), analyzer.morph) for p in ps]
             text = ", ".join(shown)
             labels[t] = text[:1].upper() + text[1:]
     return labels, shown_words

@@ -509,3 +509,25 @@ def test_keywords_are_written_forms_of_the_top_words(fitted, corpus):
     assert len(school) == 1
     words = list(school.iloc[0]["keywords"])
     assert any(kazakh & set(w) for w in words), words  # "оқушы", not the match key "окушы"
+
+
+@pytest.mark.parametrize(
+    "phrase, expected",
+    [
+        ("Судебных заседаний", "Судебные заседания"),  # adjective + noun, genitive plural
+        ("эвакуированными жителями", "эвакуированные жители"),  # participle, instrumental
+        ("Пограничной службы", "Пограничная служба"),  # feminine singular
+        ("Национального банка", "Национальный банк"),
+        ("бытовом насилии", "бытовое насилие"),  # neuter, prepositional
+        ("Базовая ставка", "Базовая ставка"),  # already nominative
+        ("Курс доллара", "Курс доллара"),  # two nouns: kept as written
+        ("метров секунду", "метров секунду"),  # no agreeing adjective: kept
+        ("Затопленных населенных", "Затопленных населенных"),  # no noun: kept
+        ("Таза Қазақстан", "Таза Қазақстан"),  # Kazakh: kept
+        ("ремонт", "ремонт"),  # one word: kept
+    ],
+)
+def test_labels_in_the_nominative(analyzer, phrase, expected):
+    from pipeline.topic_words import nominative_phrase
+
+    assert nominative_phrase(phrase, analyzer.morph) == expected
