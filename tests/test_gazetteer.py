@@ -19,7 +19,7 @@ CANONICAL_IDS = {
     "dept_housing", "dept_green", "dept_construction", "dept_culture", "dept_internal_policy",
     "police_almaty", "dchs_almaty",
     "almaty_su", "almaty_teplo", "alatau_zharyk", "almatyelektrotrans", "onay", "almaty_metro",
-    "almaty_tazalyk", "almaty_region_akimat",
+    "almaty_tazalyk", "almaty_region_akimat", "transport_police",
 }
 
 
@@ -47,6 +47,7 @@ def links(gaz: Gazetteer, text: str, lang: str = "ru", date: str | None = None
 def test_knowledge_base_has_exactly_the_canonical_ids(gaz: Gazetteer) -> None:
     assert set(gaz.bodies) == CANONICAL_IDS
     assert not gaz.is_city_body("almaty_region_akimat")
+    assert not gaz.is_city_body("transport_police")
     assert gaz.is_city_body("almaty_akimat")
 
 
@@ -132,6 +133,11 @@ def test_kazakh_inflection_and_spellings(gaz: Gazetteer, text: str, expected: li
         ("Городской акимат Тараза отремонтировал мост.", "ru", []),
         ("В Шымкенте управление образования проверило школы.", "ru", []),
         ("Департамент полиции Алматинской области задержал браконьеров.", "ru", []),
+        # the transport police at Almaty's airport is not the city's police department
+        ("В аэропорту Алматы сотрудниками департамента полиции на транспорте задержан турист.",
+         "ru", [("департамента полиции на транспорте", "transport_police")]),
+        ("Алматы әуежайында көліктегі полиция департаменті қызметкерлері жолаушыны ұстады.",
+         "kk", [("көліктегі полиция департаменті", "transport_police")]),
         ("Акимат Алматинского района Астаны благоустроил сквер.", "ru", []),
         ("Астана қаласының әкімдігі байқау жариялады.", "kk", []),
         ("Алматы облысы ТЖД көшкін қаупі туралы ескертті.", "kk", []),
