@@ -185,7 +185,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / n if n > 0 else x
 
 
-def _lead(sims: np.ndarray) -> float:
+def _lead(sims: np.ndarray) -> np.ndarray | float:
     """Best minus second-best similarity along the last axis (inf with one candidate)."""
     if sims.shape[-1] < 2:
         return np.full(sims.shape[:-1], np.inf) if sims.ndim > 1 else float("inf")
