@@ -69,7 +69,7 @@ class E5NerConfig:
     """Hyper-parameters of the e5 token classifier (saved in the model header)."""
 
     trainable_layers: int = 5  # test micro F1: 2 (lr 1e-4) 0.71; 3 0.84; 4 0.85; 5 0.88 (int8 9 MB)
-    prefix: str = ""  # "" or "query: " (e5's instruction prefix; not measured)
+    prefix: str = ""  # "" or "query: " (5 layers: dev 0.919 vs 0.908, test micro 0.880 vs 0.878)
     epochs: int = 12  # the best epoch on the dev block is kept (5 layers: 8 and 12 tie on dev)
     batch_size: int = 32
     lr: float = 3e-4  # top layers
