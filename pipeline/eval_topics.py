@@ -75,6 +75,14 @@ def collapsed(n_docs: int, n_topics: int, largest_share: float) -> bool:
             or largest_share > MAX_TOPIC_SHARE)
 
 
+def _granularity(topics: pd.DataFrame, n_docs: int) -> dict:
+    """Number of topics, largest topic share and the collapse flag of a TOPICS table."""
+    real = topics[topics["topic_id"] != OUTLIER]
+    largest = float(real["share"].max()) if len(real) else 0.0
+    return {"n_topics": len(real), "largest_topic_share": round(largest, 4),
+            "collapsed": collapsed(n_docs, len(real), largest)}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", type=Path,
                         help="JSONL (title, content, datetime) or CSV (text) file; repeatable "
@@ -287,12 +295,12 @@ def evaluate(
     ours_time = time.perf_counter() - t
     results = {"ours": _summary(ours_words, fit.outliers_after, len(docs),
                                 npmi(ours_words, analysed, _lemma_vectorizer()), ours_time)}
-    largest = float(real["share"].max()) if len(real) else 0.0
+    grain = _granularity(topics, len(docs))
     results["ours"].update({
         "outlier_share_before_reassignment": round(fit.outliers_before / max(len(docs), 1), 4),
-        "largest_topic_share": round(largest, 4),
+        "largest_topic_share": grain["largest_topic_share"],
         "docs_per_topic": round(len(docs) / max(len(real), 1), 1),
-        "collapsed": collapsed(len(docs), len(real), largest),
+        "collapsed": grain["collapsed"],
     })
     stable = _stability(docs, texts, factory, tp, params.seed, analyzer, fit, seeds)
     if not baselines:
@@ -501,17 +509,12 @@ def _agreement_for(full, pairs, tp, seed, analyzer, root, xl, multilingual) -> d
             merge_threshold=xl.merge_threshold, margin=xl.margin)
         align_seconds = time.perf_counter() - t
     after = dict(zip(topics.index, new.tolist(), strict=True))
-    real = fit.topics[fit.topics["topic_id"] != OUTLIER]
-    n_topics = len(real)
-    largest = float(real["share"].max()) if n_topics else 1.0
     return {
         "agreement_without_alignment": round(pair_agreement(before, pairs), 4),
         "agreement_with_alignment": round(pair_agreement(after, pairs), 4),
         "pairs_outlier_ru": int(sum(before[f"pair:{p}:ru"] == OUTLIER for p in pairs["pair_id"])),
         "wrong_moves": _wrong_moves(report.moves, topics.index, after),
-        "n_topics": n_topics,
-        "largest_topic_share": round(largest, 4),
-        "collapsed": collapsed(len(full), n_topics, largest),
+        **_granularity(fit.topics, len(full)),
         "outlier_share": round(fit.outliers_after / max(len(full), 1), 4),
         **report.summary(),
         "seconds": {"embed": round(embed_seconds, 2), "fit": round(fit_seconds, 2),

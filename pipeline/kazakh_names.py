@@ -15,7 +15,6 @@ import re
 from pipeline.text import KAZAKH_LETTERS
 
 MIN_STEM = 3
-_KAZAKH_LETTERS = KAZAKH_LETTERS
 
 # Case endings a name takes (no possessive: names do not carry one), both spellings:
 # with Kazakh letters and with the Russian letters typed in their place.
@@ -47,7 +46,7 @@ def _reduce(word: str) -> str:
         stem = word[: -len(ending)].rstrip(_APOSTROPHES)
         if len(stem) < MIN_STEM:
             continue
-        if _SURNAME.search(stem) or _KAZAKH_LETTERS & set(ending):
+        if _SURNAME.search(stem) or KAZAKH_LETTERS & set(ending):
             return stem
     return word
 

