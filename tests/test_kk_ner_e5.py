@@ -143,6 +143,50 @@ def test_allowed_transitions_other_class_cannot_continue():
     assert ok[-1, 1] and ok[2, 0]
 
 
+@pytest.mark.parametrize("tags, types, expected", [
+    # a long name split at an inner word is joined back into one entity
+    (["B-ORGANISATION", "I-ORGANISATION", "B-ORGANISATION", "O"], ("ORGANISATION",),
+     ["B-ORGANISATION", "I-ORGANISATION", "I-ORGANISATION", "O"]),
+    (["B-ORGANISATION", "B-ORGANISATION", "B-ORGANISATION"], ("ORGANISATION",),
+     ["B-ORGANISATION", "I-ORGANISATION", "I-ORGANISATION"]),
+    # types not listed, a gap, or another type in between stay apart
+    (["B-GPE", "B-GPE"], ("ORGANISATION",), ["B-GPE", "B-GPE"]),
+    (["B-ORGANISATION", "O", "B-ORGANISATION"], ("ORGANISATION",),
+     ["B-ORGANISATION", "O", "B-ORGANISATION"]),
+    (["B-ORGANISATION", "B-GPE", "B-ORGANISATION"], ("ORGANISATION",),
+     ["B-ORGANISATION", "B-GPE", "B-ORGANISATION"]),
+    (["B-PERSON", "B-PERSON"], (), ["B-PERSON", "B-PERSON"]),
+    ([], ("ORGANISATION",), []),
+])
+def test_merge_adjacent(tags, types, expected):
+    assert m.merge_adjacent(tags, types) == expected
+
+
+def test_rare_adjacent_types_counts_the_raw_type_names():
+    org = [("Білім", "B-ORGANISATION"), ("министрлігі", "I-ORGANISATION"), ("және", "O")]
+    gpe_pair = [("Алматы", "B-GPE"), ("Астана", "B-GPE")]
+    sents = [org] * 60 + [gpe_pair] * 30
+    assert m.rare_adjacent_types(sents, max_share=0.01, min_spans=50) == ("ORGANISATION",)
+    # GPE: 30 adjacent pairs in 60 spans; too few ORG spans with a higher threshold
+    assert m.rare_adjacent_types(sents, min_spans=61) == ()
+
+
+def test_joined_types_on_dev_keeps_only_what_helps(tagger, monkeypatch):
+    dev = [[("Ұлттық", "B-ORGANISATION"), ("банк", "I-ORGANISATION")],
+           [("Алматы", "B-GPE"), ("Астана", "B-GPE")]]
+    split_pred = [["B-ORGANISATION", "B-ORGANISATION"], ["B-GPE", "B-GPE"]]
+    monkeypatch.setattr(tagger, "predict", lambda *a, **k: [list(t) for t in split_pred])
+    got = m.joined_types_on_dev(tagger, dev, None, ("ORGANISATION", "GPE"))
+    assert got == ("ORGANISATION",)  # joining GPE would break a correct pair
+    assert m.joined_types_on_dev(tagger, [], None, ("ORGANISATION",)) == ()
+
+
+def test_config_from_a_json_header_keeps_a_tuple():
+    cfg = m.E5NerConfig(no_adjacent=["ORGANISATION"])
+    assert cfg.no_adjacent == ("ORGANISATION",)
+    assert m.E5NerConfig().no_adjacent is None
+
+
 def test_score_tags_exact_spans():
     gold = [[("Алматы", "B-GPE"), ("Су", "I-GPE")], [("Досаев", "B-PERSON")]]
     pred = [["B-GPE", "O"], ["I-PERSON"]]
@@ -212,6 +256,55 @@ def test_int8_packing_error_is_small():
 def test_pack_rejects_unknown_storage():
     with pytest.raises(ValueError, match="fp16"):
         pack_state({}, "int4")
+
+
+def test_int4_delta_packing_error_is_a_fraction_of_the_change():
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(8, 128, generator=g)
+    delta = torch.randn(8, 128, generator=g) * 0.01
+    key = "layer.11.x.weight"
+    packed = pack_state({key: base + delta, "layer.11.x.bias": torch.ones(8)}, "int4d",
+                        {key: base})
+    assert packed[key + ".d4"].dtype == torch.uint8 and packed[key + ".d4"].shape == (8, 64)
+    back = unpack_state(packed, {key: base})
+    err = (back[key] - (base + delta)).abs()
+    assert err.max() <= delta.abs().max() / 7 + 1e-4  # half a step of the coarsest group
+    assert err.max() < base.abs().max() / 127  # finer than int8 of the weight itself
+    assert torch.equal(back["layer.11.x.bias"], torch.ones(8))
+
+
+def test_int4_delta_needs_its_base():
+    w = torch.randn(4, 64)
+    with pytest.raises(ValueError, match="untrained"):
+        pack_state({"layer.11.x.weight": w}, "int4d")
+    packed = pack_state({"layer.11.x.weight": w}, "int4d", {"layer.11.x.weight": w * 0})
+    with pytest.raises(ValueError, match="delta"):
+        unpack_state(packed)
+    with pytest.raises(ValueError, match="shape"):
+        pack_state({"layer.11.x.weight": w}, "int4d", {"layer.11.x.weight": torch.zeros(2, 64)})
+
+
+def test_int4d_round_trip_on_a_fresh_e5(tagger, tmp_path):
+    """Saved as deltas and re-read onto a freshly loaded e5, the tagger tags as before."""
+    import dataclasses
+
+    from pipeline.e5_torch import load_e5
+
+    tagger.config = dataclasses.replace(tagger.config, weights="int4d")
+    fresh = load_e5()
+    top = tagger.layers[-1]
+    base = m._layer_state(fresh, tagger.split)
+    with torch.no_grad():  # a "trained" layer whose change is exactly representable
+        for p in top.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.01)
+        m._load_trained_state(tagger, unpack_state(
+            pack_state(m._trained_state(tagger), "int4d", base), base))
+    texts = ["«Алматы қаласының әкімдігі» хабарлады.", "Тоқаев Астанада сөйледі."]
+    before = tagger(texts)
+    m.save(tagger, tmp_path, base_e5=fresh)
+    loaded = m.load(tmp_path, fresh)
+    assert loaded.config.weights == "int4d"
+    assert loaded(texts) == before
 
 
 def test_load_missing_folder(tmp_path, e5):

