@@ -416,6 +416,12 @@ def retrain_command(params: Params) -> str:
     sets = [f"-S train_sentiment.{k}={getattr(p, k)}" for k in ("model", "embedder", "C",
                                                                   "cv_folds", "context_sentences")
             if getattr(p, k) != getattr(default, k)]
+    if p.model == "transformer":  # its settings that differ from TransformerConfig's defaults
+        from pipeline.sentiment_transformer import TransformerConfig
+
+        base = TransformerConfig()
+        sets += [f"-S train_sentiment.transformer.{k}={v}" for k, v in sorted(p.transformer.items())
+                 if k != "seed" and getattr(base, k, None) != v]
     if p.extra_label_dirs:
         dirs = ",".join(f'"{d}"' for d in p.extra_label_dirs)
         sets.append(f"-S 'train_sentiment.extra_label_dirs=[{dirs}]'")

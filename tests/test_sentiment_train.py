@@ -244,6 +244,12 @@ def test_calibration_table_and_ece(labels_true: list[str], proba: list, ece: flo
         ({"model": "transformer", "cv_folds": 0, "extra_label_dirs": ("../labels/rusentne",)},
          "dvc exp run -S train_sentiment.model=transformer -S train_sentiment.cv_folds=0 "
          "-S 'train_sentiment.extra_label_dirs=[\"../labels/rusentne\"]'"),
+        ({"model": "transformer", "transformer": {"trainable_layers": 4, "epochs": 6,
+                                                  "kk_blend": 0.6, "seed": 1}},
+         "dvc exp run -S train_sentiment.model=transformer "
+         "-S train_sentiment.transformer.kk_blend=0.6 "
+         "-S train_sentiment.transformer.trainable_layers=4"),
+        ({"transformer": {"trainable_layers": 4}}, "dvc exp run"),  # not the transformer model
     ],
 )
 def test_retrain_command_spells_out_the_changed_settings(changes: dict, command: str) -> None:
