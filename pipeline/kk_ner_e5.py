@@ -580,7 +580,8 @@ def load(folder: str | Path, e5: Any = None) -> E5Tagger:
         e5 = load_e5()
     tagger = E5Tagger(e5, header["labels"], config)
     try:
-        state = unpack_state(tensors, _layer_state(e5, tagger.split))
+        deltas = any(k.endswith(".d4") for k in tensors)  # int4d: the untrained base is needed
+        state = unpack_state(tensors, _layer_state(e5, tagger.split) if deltas else None)
     except ValueError as exc:
         raise ValueError(f"{weights_path}: {exc}; {RETRAIN_HINT}") from exc
     try:

@@ -243,13 +243,21 @@ class TransformerTarget:
         """Pooled states (target mean, all mean) of the untrained encoder, one row per example."""
         torch = _torch()
         self._ensure_encoder()
+        batches = self._batches(examples, batch_size)
+        with torch.inference_mode():
+            bottoms = [self._bottom(b) for b in batches]
+        return self._untrained_pooled(batches, bottoms, len(examples))
+
+    def _untrained_pooled(self, batches: Sequence[_Batch], bottoms: Sequence[Any], n: int
+                          ) -> np.ndarray:
+        """`untrained_features` from frozen-layer states already computed for `batches`."""
+        torch = _torch()
         if self._orig_top is None:
             raise RuntimeError("keep_untrained_top() must run before the layers change")
-        out = np.zeros((len(examples), 2 * self.encoder.config.hidden_size), dtype=np.float32)
+        out = np.zeros((n, 2 * self.encoder.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
-            for b in self._batches(examples, batch_size):
-                h = self._top(self._bottom(b), b, self._orig_top)
-                out[b.rows] = self._pooled(h, b).numpy()
+            for b, bottom in zip(batches, bottoms, strict=True):
+                out[b.rows] = self._pooled(self._top(bottom, b, self._orig_top), b).numpy()
         return out
 
     def add_kk_head(self, examples: Sequence[Example], labels: Sequence[str],
@@ -260,14 +268,16 @@ class TransformerTarget:
         Why: fine-tuning on mostly Russian labels narrows the top layers to Russian; the untrained
         multilingual encoder transfers better to Kazakh. On KazSAnDRA (never trained on) the
         4-layer model scores polarity F1 0.656, the untrained features + regression 0.69, the
-        blend 0.686 with weight 0.6, chosen on our own Kazakh comments, not on KazSAnDRA.
+        blend 0.689 with weight 0.6, chosen on our own Kazakh comments, not on KazSAnDRA.
         """
+        self._fit_kk_head(self.untrained_features(examples), labels, weight)
+
+    def _fit_kk_head(self, x: np.ndarray, labels: Sequence[str], weight: float) -> None:
         torch = _torch()
         from sklearn.linear_model import LogisticRegression
 
         if not 0.0 < weight <= 1.0:
             raise ValueError(f"kk_blend must be in (0, 1], got {weight}")
-        x = self.untrained_features(examples)
         y = np.array([SENTIMENT_LABELS.index(lab) for lab in labels])
         clf = LogisticRegression(C=self.config.kk_C, class_weight="balanced", max_iter=3000,
                                  random_state=self.config.seed).fit(x, y)
@@ -313,9 +323,8 @@ class TransformerTarget:
         self._ensure_encoder()
         self.head = self._build_head()
         self.kk_head = None
-        if cfg.kk_blend > 0:  # fitted on the untrained layers, before they train
+        if cfg.kk_blend > 0:  # the Kazakh head reads the top layers as they are before training
             self.keep_untrained_top()
-            self.add_kk_head(examples, labels, cfg.kk_blend)
         y_all = np.array([SENTIMENT_LABELS.index(lab) for lab in labels])
         for p in self.encoder.parameters():
             p.requires_grad_(False)
@@ -326,6 +335,9 @@ class TransformerTarget:
         with torch.no_grad():  # not inference_mode: its tensors cannot enter autograd later
             frozen = [self._bottom(b) for b in tqdm(
                 batches, desc="transformer: frozen layers", unit="batch", leave=False)]
+        if cfg.kk_blend > 0:
+            self._fit_kk_head(self._untrained_pooled(batches, frozen, len(examples)), labels,
+                              cfg.kk_blend)
         weights = _class_weights(y_all, cfg.class_weight)
         loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
         groups = [{"params": list(self.head.parameters()), "lr": cfg.head_lr}]
