@@ -84,6 +84,9 @@ class E5NerConfig:
     # types whose entities (almost) never directly follow one of the same type: two adjacent
     # predicted spans of such a type are joined; None: learnt from the training sentences
     no_adjacent: tuple[str, ...] | None = None
+    # > 0: the weights of the last `average_last` epochs are averaged (SWA-style) and the
+    # average is kept, instead of the single epoch with the best dev micro F1
+    average_last: int = 0
     seed: int = 20260101
 
     def __post_init__(self) -> None:
@@ -395,7 +398,9 @@ def _class_weights(y: np.ndarray, n: int, mode: str) -> list[float]:
 def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
           config: E5NerConfig, bottom: dict[str, BottomCache] | None = None
           ) -> tuple[E5Tagger, list[dict[str, Any]]]:
-    """Fine-tune the top layers + head; keep the epoch with the best dev micro F1 (4 classes).
+    """Fine-tune the top layers + head; keep the epoch with the best dev micro F1 (4 classes),
+    or with `config.average_last`, the average of the last epochs' weights (less dependent on a
+    small, noisy dev block than picking one epoch).
 
     `bottom` may hold precomputed frozen states {"train": ..., "dev": ...} at this split.
     """
@@ -441,6 +446,8 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
     rng = random.Random(config.seed)
     history: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any]] = (-1.0, {})
+    average: dict[str, Any] = {}
+    first_averaged = config.epochs - config.average_last if config.average_last > 0 else None
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
         tagger.head.train()
@@ -471,9 +478,27 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
         history.append(row)
         log.info("kk_ner_e5: %s", row)
         f1 = row.get("dev_micro_f1", float(epoch))
-        if f1 > best[0]:
+        if first_averaged is not None and epoch >= first_averaged:
+            for k, v in _trained_state(tagger).items():
+                if not v.is_floating_point():  # integer buffers are not averaged
+                    average[k] = v
+                else:
+                    v = v.to(torch.float32)
+                    average[k] = average[k] + v if k in average else v
+        elif first_averaged is None and f1 > best[0]:
             best = (f1, _trained_state(tagger))
-    _load_trained_state(tagger, best[1])
+    if first_averaged is not None:
+        n = config.epochs - max(0, first_averaged)
+        _load_trained_state(tagger, {k: v / n if v.is_floating_point() else v
+                                     for k, v in average.items()})
+        if dev_sents:
+            dev = score_tags(dev_sents, tagger.predict([[w for w, _ in s] for s in dev_sents],
+                                                       bottom=bottom["dev"]))
+            history.append({"epoch": f"average of the last {n}",
+                            "dev_micro_f1": dev["micro"]["f1"]})
+            log.info("kk_ner_e5: %s", history[-1])
+    else:
+        _load_trained_state(tagger, best[1])
     for p in e5.model.parameters():
         p.requires_grad_(False)
     if candidates is not None:
@@ -754,7 +779,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
     overrides = {k: getattr(args, k) for k in ("trainable_layers", "prefix", "epochs", "lr",
                                                 "head_lr", "class_weight", "weights",
-                                                "batch_size")
+                                                "batch_size", "average_last")
                  if getattr(args, k) is not None}
     config = replace(E5NerConfig(), **overrides)
     valid, test = _data(Path(args.data))
@@ -833,7 +858,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--cache", help="folder for cached frozen-layer states (outside the repo)")
     for name, typ in (("trainable_layers", int), ("prefix", str), ("epochs", int),
                       ("lr", float), ("head_lr", float), ("class_weight", str),
-                      ("weights", str), ("batch_size", int)):
+                      ("weights", str), ("batch_size", int), ("average_last", int)):
         tr.add_argument("--" + name.replace("_", "-"), type=typ, dest=name)
     ca = sub.choices["cache"]
     ca.add_argument("--cache", required=True)

@@ -353,3 +353,33 @@ def test_shipped_model_tags_a_person():
     spans = ner([text])[0]
     assert (0, len("Қасым-Жомарт Тоқаев"), "PER") in spans
     assert any(text[s:e] == "Алматы" and lab == "GPE" for s, e, lab in spans)
+
+
+def test_average_last_keeps_the_mean_of_the_last_epochs(e5, monkeypatch):
+    """`average_last`: the kept weights are the mean of the last epochs' weights, not one epoch."""
+    layer = e5.model.encoder.layer[-1]
+    saved = {k: v.clone() for k, v in layer.state_dict().items()}
+    sents = [[("Алматы", "B-GPE"), ("қаласының", "O"), ("әкімдігі", "O")],
+             [("Асқар", "B-PERSON"), ("Сәрсенов", "I-PERSON"), ("келді", "O")],
+             [("Астана", "B-GPE"), ("әкімдігі", "O")]]
+    snapshots = []
+    real = m._trained_state
+
+    def spy(tagger):
+        state = real(tagger)
+        snapshots.append(state)
+        return state
+
+    monkeypatch.setattr(m, "_trained_state", spy)
+    cfg = m.E5NerConfig(trainable_layers=1, epochs=3, average_last=2, batch_size=2,
+                        no_adjacent=(), seed=3)
+    try:
+        tagger, history = m.train(e5, sents, sents[:1], cfg)
+        assert len(snapshots) == 2  # epochs 2 and 3 only
+        assert history[-1]["epoch"] == "average of the last 2"
+        key = "head.1.weight"
+        mean = (snapshots[0][key] + snapshots[1][key]) / 2
+        assert torch.allclose(tagger.head[1].weight, mean)
+        assert not torch.allclose(snapshots[0][key], snapshots[1][key])
+    finally:
+        layer.load_state_dict(saved)
