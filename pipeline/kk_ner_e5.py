@@ -447,7 +447,8 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
     history: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any]] = (-1.0, {})
     average: dict[str, Any] = {}
-    first_averaged = config.epochs - config.average_last if config.average_last > 0 else None
+    first_averaged = (max(0, config.epochs - config.average_last) if config.average_last > 0
+                      else None)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
         tagger.head.train()
@@ -488,13 +489,13 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
         elif first_averaged is None and f1 > best[0]:
             best = (f1, _trained_state(tagger))
     if first_averaged is not None:
-        n = config.epochs - max(0, first_averaged)
+        n = config.epochs - first_averaged
         _load_trained_state(tagger, {k: v / n if v.is_floating_point() else v
                                      for k, v in average.items()})
         if dev_sents:
             dev = score_tags(dev_sents, tagger.predict([[w for w, _ in s] for s in dev_sents],
                                                        bottom=bottom["dev"]))
-            history.append({"epoch": f"average of the last {n}",
+            history.append({"epoch": f"{first_averaged + 1}-{config.epochs} (weights averaged)",
                             "dev_micro_f1": dev["micro"]["f1"]})
             log.info("kk_ner_e5: %s", history[-1])
     else:
@@ -711,8 +712,8 @@ def model_card(result: dict[str, Any]) -> str:
                       f"(F1 micro {e['scores']['micro']['f1']:.3f} on {e['sentences']} test "
                       f"sentences, full path)" for q, e in sorted(
                           ((v["quantize"], v) for v in ev.values()), key=lambda x: x[0]))
-    history = "\n".join(f"- epoch {h['epoch']}: loss {h['loss']}, dev micro F1 "
-                         f"{h.get('dev_micro_f1')}" for h in result["history"])
+    history = "\n".join(f"- epoch {h['epoch']}: " + (f"loss {h['loss']}, " if "loss" in h else "")
+                         + f"dev micro F1 {h.get('dev_micro_f1')}" for h in result["history"])
     variants = "".join(f"- {v}\n" for v in result.get("variants", []))
     if variants:
         variants = "\n## Variants tried (test F1 PER/ORG/GPE/LOC/micro)\n" + variants

@@ -155,6 +155,7 @@ class TransformerTarget:
         self.kk_head: Any = None  # torch Linear(2 * hidden, 3) or None
         self._orig_top: Any = None  # untrained copies of the trained layers (for kk_head)
         self._quantized: Any = None
+        self._detector: Any = None  # pipeline.language.HybridDetector, for `_kk_rows`
 
     # ---- encoder plumbing ----------------------------------------------------------------
     def _ensure_encoder(self) -> None:
@@ -293,15 +294,27 @@ class TransformerTarget:
         self.config.kk_blend = float(weight)
 
     def _kk_rows(self, examples: Sequence[Example]) -> set[int]:
-        """Rows whose context reads as Kazakh (word-level evidence of `pipeline.language`)."""
-        from pipeline.language import evidence
+        """Rows whose context reads as Kazakh: the word-level evidence of `pipeline.language`
+        says so, or else the language stage's own detector does. The detector catches Kazakh
+        typed in Russian letters ("Керемет катты унад"), which has no Kazakh letter or suffix
+        for the evidence to count (KazSAnDRA sample: 93.0% routed by evidence, 97.3% by either;
+        RuSentNE: none by either)."""
+        from pipeline.language import KK, evidence
 
         out = set()
         for i, (text, _, _) in enumerate(examples):
             ev = evidence(text)
-            if ev.kk_score > ev.ru_score:
+            if ev.kk_score > ev.ru_score or self._language_detector().detect_one(text).lang == KK:
                 out.add(i)
         return out
+
+    def _language_detector(self) -> Any:
+        """The language stage's default detector, built on first use (not saved)."""
+        if self._detector is None:
+            from pipeline.language import build_detector
+
+            self._detector = build_detector("hybrid")
+        return self._detector
 
     def _pooled(self, hidden: Any, batch: _Batch) -> Any:
         torch = _torch()

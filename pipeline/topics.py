@@ -193,6 +193,7 @@ def fit_weekly_topics(
         if params.crosslingual_align and multilingual is not None:
             assign, probs, moved = _align_languages(model, analysed, texts, langs, assign, probs,
                                                     moved, vocabulary, multilingual, params, seed)
+        refresh_topic_embeddings(model, emb, assign)
         words = {t: _model_words(model, t, params.top_n_words) for t in sorted(set(assign))}
     if reason:
         log.warning("topics: degenerate input, %s", reason)
@@ -442,6 +443,19 @@ def _align_languages(model, analysed: list[str], texts: list[str], langs: list[s
     moved[idx] |= assign[idx] == OUTLIER
     moved[dissolved] = False
     return new, probs, moved
+
+
+def refresh_topic_embeddings(model, emb: np.ndarray, topics: np.ndarray) -> None:
+    """Set the model's topic vectors to the centroids of the final assignment.
+
+    `update_topics` (after outlier reassignment or the cross-lingual moves) refreshes words but
+    not `topic_embeddings_`: with precomputed embeddings BERTopic keeps the vectors of the
+    first clustering, or drops only the outlier row, so the saved model's topic vectors (used
+    by `find_topics`, topic similarity, merging) would describe topics that no longer exist.
+    Rows follow BERTopic's order: sorted topic ids, the outlier topic first when present.
+    """
+    ids = sorted(set(np.asarray(topics, dtype=int).tolist()))
+    model.topic_embeddings_ = np.stack([emb[topics == t].mean(axis=0) for t in ids])
 
 
 def dissolve_emptied_topics(new: np.ndarray, old: np.ndarray, min_size: int

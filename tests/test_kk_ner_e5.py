@@ -376,10 +376,22 @@ def test_average_last_keeps_the_mean_of_the_last_epochs(e5, monkeypatch):
     try:
         tagger, history = m.train(e5, sents, sents[:1], cfg)
         assert len(snapshots) == 2  # epochs 2 and 3 only
-        assert history[-1]["epoch"] == "average of the last 2"
+        assert history[-1]["epoch"] == "2-3 (weights averaged)"
         key = "head.1.weight"
         mean = (snapshots[0][key] + snapshots[1][key]) / 2
         assert torch.allclose(tagger.head[1].weight, mean)
         assert not torch.allclose(snapshots[0][key], snapshots[1][key])
     finally:
         layer.load_state_dict(saved)
+
+
+def test_model_card_lists_an_averaged_history_row():
+    prf = {"precision": 0.8, "recall": 0.7, "f1": 0.75, "tp": 3, "fp": 1, "fn": 1}
+    result = {"test": {"sentences": 10, "scores": {"PER": prf, "micro": prf}},
+              "config": {"trainable_layers": 7, "weights": "int4d"},
+              "history": [{"epoch": 1, "loss": 0.5, "dev_micro_f1": 0.8},
+                          {"epoch": "9-12 (weights averaged)", "dev_micro_f1": 0.9}],
+              "dev_sentences": 5, "train_sentences": 20, "size_bytes": 6_000_000}
+    card = m.model_card(result)
+    assert "- epoch 1: loss 0.5, dev micro F1 0.8" in card
+    assert "- epoch 9-12 (weights averaged): dev micro F1 0.9" in card

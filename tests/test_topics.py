@@ -479,6 +479,14 @@ class ThemeEmbedder:
         return out
 
 
+class KeepingEmbedder(TfidfEmbedder):
+    """The TF-IDF embedder, keeping the vectors it gave last."""
+
+    def embed(self, texts):
+        self.last = super().embed(texts)
+        return self.last
+
+
 @pytest.mark.parametrize("align", [True, False])
 def test_kazakh_documents_join_the_russian_topic_of_their_event(corpus, analyzer, align):
     rng = random.Random(3)
@@ -491,13 +499,20 @@ def test_kazakh_documents_join_the_russian_topic_of_their_event(corpus, analyzer
     docs = pd.concat([corpus, extra], ignore_index=True).astype({"is_near_duplicate": bool})
     params = replace(PARAMS, crosslingual_align=align, crosslingual_threshold=0.5,
                      crosslingual_merge_threshold=0.5)
-    fit = fit_weekly_topics(docs, TfidfEmbedder(analyzer, PARAMS.svd_components, SEED), params,
-                            TopicRegistry(), seed=SEED, analyzer=analyzer,
-                            multilingual=ThemeEmbedder())
+    embedder = KeepingEmbedder(analyzer, PARAMS.svd_components, SEED)
+    fit = fit_weekly_topics(docs, embedder, params, TopicRegistry(), seed=SEED,
+                            analyzer=analyzer, multilingual=ThemeEmbedder())
     topic = fit.doc_topics.set_index("doc_id")["topic_id"]
     ru_roads = topic[[d for d in topic.index if d.startswith("roads-")]].mode()[0]
     kk = topic[[d for d in topic.index if d.startswith("kkroads-")]]
     assert (kk == ru_roads).all() == align
+    # the saved model's topic vectors describe the final topics, one row per topic
+    model = fit.model
+    ids = sorted(set(model.topics_))
+    assert model.topic_embeddings_.shape[0] == len(ids)
+    emb, got = embedder.last, np.asarray(model.topics_)
+    for row, t in zip(model.topic_embeddings_, ids, strict=True):
+        assert np.allclose(row, emb[got == t].mean(axis=0), atol=1e-5)
 
 
 def test_keywords_are_written_forms_of_the_top_words(fitted, corpus):
