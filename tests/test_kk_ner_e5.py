@@ -376,7 +376,7 @@ def test_average_last_keeps_the_mean_of_the_last_epochs(e5, monkeypatch):
     try:
         tagger, history = m.train(e5, sents, sents[:1], cfg)
         assert len(snapshots) == 2  # epochs 2 and 3 only
-        assert history[-1]["epoch"] == "2-3 (weights averaged)"
+        assert history[-1]["epoch"] == "epochs 2-3 averaged"
         key = "head.1.weight"
         mean = (snapshots[0][key] + snapshots[1][key]) / 2
         assert torch.allclose(tagger.head[1].weight, mean)
@@ -390,8 +390,30 @@ def test_model_card_lists_an_averaged_history_row():
     result = {"test": {"sentences": 10, "scores": {"PER": prf, "micro": prf}},
               "config": {"trainable_layers": 7, "weights": "int4d"},
               "history": [{"epoch": 1, "loss": 0.5, "dev_micro_f1": 0.8},
-                          {"epoch": "9-12 (weights averaged)", "dev_micro_f1": 0.9}],
+                          {"epoch": "epochs 9-12 averaged", "dev_micro_f1": 0.9}],
               "dev_sentences": 5, "train_sentences": 20, "size_bytes": 6_000_000}
     card = m.model_card(result)
     assert "- epoch 1: loss 0.5, dev micro F1 0.8" in card
-    assert "- epoch 9-12 (weights averaged): dev micro F1 0.9" in card
+    assert "- epochs 9-12 averaged: dev micro F1 0.9" in card
+    assert "train --cache /tmp/kk_e5_cache\n" in card
+    soup = m.model_card({**result, "soup_of": [{"folder": "a", "seed": 1}, {"folder": "b", "seed": 2}]})
+    assert "Trained 2 times with these settings and seeds 1, 2" in soup
+    assert "soup /tmp/kk_ner_s0 /tmp/kk_ner_s1 --cache" in soup
+
+
+def test_soup_averages_saved_models_and_refuses_mismatches(e5, tmp_path):
+    folders = []
+    for seed in (7, 8):
+        tg = m.E5Tagger(e5, LABELS, m.E5NerConfig(trainable_layers=1, seed=seed, weights="fp16"))
+        m.save(tg, tmp_path / f"s{seed}")
+        folders.append(tmp_path / f"s{seed}")
+    heads = [m.load(f).head[1].weight.detach().clone() for f in folders]
+    assert not torch.allclose(heads[0], heads[1])
+    mixed = m.soup(folders)
+    assert torch.allclose(mixed.head[1].weight, (heads[0] + heads[1]) / 2, atol=1e-6)
+    other = m.E5Tagger(e5, LABELS[:3], m.E5NerConfig(trainable_layers=1, weights="fp16"))
+    m.save(other, tmp_path / "other")
+    with pytest.raises(ValueError, match="other labels"):
+        m.soup([folders[0], tmp_path / "other"])
+    with pytest.raises(ValueError, match="at least two"):
+        m.soup(folders[:1])
