@@ -396,7 +396,8 @@ def test_model_card_lists_an_averaged_history_row():
     assert "- epoch 1: loss 0.5, dev micro F1 0.8" in card
     assert "- epochs 9-12 averaged: dev micro F1 0.9" in card
     assert "train --cache /tmp/kk_e5_cache\n" in card
-    soup = m.model_card({**result, "soup_of": [{"folder": "a", "seed": 1}, {"folder": "b", "seed": 2}]})
+    sources = [{"folder": "a", "seed": 1}, {"folder": "b", "seed": 2}]
+    soup = m.model_card({**result, "soup_of": sources})
     assert "Trained 2 times with these settings and seeds 1, 2" in soup
     assert "soup /tmp/kk_ner_s0 /tmp/kk_ner_s1 --cache" in soup
 
