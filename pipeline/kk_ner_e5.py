@@ -411,6 +411,9 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
 
     if not train_sents:
         raise ValueError("train: no training sentences")
+    if config.epochs < 1 or not 0 <= config.average_last <= config.epochs:
+        raise ValueError(f"train: need epochs >= 1 and 0 <= average_last <= epochs, got "
+                         f"epochs={config.epochs}, average_last={config.average_last}")
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -449,8 +452,7 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
     history: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any]] = (-1.0, {})
     average: dict[str, Any] = {}
-    first_averaged = (max(0, config.epochs - config.average_last) if config.average_last > 0
-                      else None)
+    first_averaged = config.epochs - config.average_last if config.average_last > 0 else None
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
         tagger.head.train()
@@ -721,9 +723,9 @@ def model_card(result: dict[str, Any]) -> str:
     sources = result.get("soup_of", [])
     if sources:
         seeds = [str(x["seed"]) for x in sources]
-        recipe = (f"Trained {len(sources)} times with these settings and seeds "
-                  f"{', '.join(seeds)} (the best dev epoch of each kept), then the trained "
-                  f"weights averaged (`soup`: one model's size and speed, less dependent on one "
+        recipe = (f"Trained {len(sources)} times with these settings (the `seed` above is the "
+                  f"first run's) and seeds {', '.join(seeds)}, then the kept weights of the "
+                  f"runs averaged (`soup`: one model's size and speed, less dependent on one "
                   f"seed); the joined types are chosen on the dev block for the average "
                   f"(dev micro F1 over PER/ORG/GPE/LOC):")
         retrain = "\n".join(f"    python -m pipeline.kk_ner_e5 train --cache /tmp/kk_e5_cache "
@@ -837,6 +839,11 @@ def _save_and_score(tagger: E5Tagger, history: list[dict[str, Any]], n_train: in
               "test": {"sentences": len(test), "scores": score_tags(test, pred),
                        "seconds": round(time.perf_counter() - t0, 1)},
               "size_bytes": size, "labels": len(tagger.labels)}
+    previous = out / "metrics.json"
+    if previous.is_file():  # the list of variants tried is history: keep it
+        variants = json.loads(previous.read_text(encoding="utf-8")).get("variants")
+        if variants:
+            result["variants"] = variants
     io.write_json(tmp / "metrics.json", result)
     io.write_text(tmp / "MODEL_CARD.md", model_card(result))
     shutil.rmtree(out, ignore_errors=True)
@@ -857,12 +864,18 @@ def soup(folders: Sequence[str | Path]) -> E5Tagger:
         raise ValueError("soup: give at least two model folders")
     taggers = [load(f) for f in folders]
     first = taggers[0]
+    same = ("trainable_layers", "prefix", "max_tokens", "decoding")
     for f, t in zip(folders[1:], taggers[1:], strict=True):
         if t.labels != first.labels or t.split != first.split:
             raise ValueError(f"soup: {f} has other labels or trained layers than {folders[0]}")
+        differ = [k for k in same if getattr(t.config, k) != getattr(first.config, k)]
+        if differ:
+            raise ValueError(f"soup: {f} differs from {folders[0]} in {', '.join(differ)}")
     states = [_trained_state(t) for t in taggers]
     _load_trained_state(first, {k: sum(s[k].float() for s in states) / len(states)
                                 for k in states[0]})
+    # the joined types belong to the first model's weights: the average chooses its own
+    first.config = replace(first.config, no_adjacent=())
     return first
 
 

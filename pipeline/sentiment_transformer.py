@@ -296,10 +296,10 @@ class TransformerTarget:
 
     def _kk_rows(self, examples: Sequence[Example]) -> set[int]:
         """Rows whose context reads as Kazakh: the word-level evidence of `pipeline.language`
-        says so, or else the language stage's own detector does. The detector catches Kazakh
-        typed in Russian letters ("Керемет катты унад"), which has no Kazakh letter or suffix
-        for the evidence to count (KazSAnDRA sample: 93.0% routed by evidence, 97.3% by either;
-        RuSentNE: none by either)."""
+        says so, or else its default `hybrid` detector (default settings) does. The detector
+        catches Kazakh typed in Russian letters ("Керемет катты унад"), which has no Kazakh
+        letter or suffix for the evidence to count (KazSAnDRA sample: 93.0% routed by the
+        evidence, 97.3% by either; RuSentNE: none by either)."""
         from pipeline.language import KK, evidence
 
         out = set()
@@ -310,7 +310,7 @@ class TransformerTarget:
         return out
 
     def _language_detector(self) -> Any:
-        """The language stage's default detector, built on first use (not saved)."""
+        """`pipeline.language`'s default (`hybrid`) detector, built on first use (not saved)."""
         if self._detector is None:
             from pipeline.language import build_detector
 

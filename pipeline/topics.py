@@ -449,9 +449,9 @@ def refresh_topic_embeddings(model, emb: np.ndarray, topics: np.ndarray) -> None
     """Set the model's topic vectors to the centroids of the final assignment.
 
     `update_topics` (after outlier reassignment or the cross-lingual moves) refreshes words but
-    not `topic_embeddings_`: with precomputed embeddings BERTopic keeps the vectors of the
-    first clustering, or drops only the outlier row, so the saved model's topic vectors (used
-    by `find_topics`, topic similarity, merging) would describe topics that no longer exist.
+    not `topic_embeddings_`: with precomputed embeddings BERTopic (0.17) keeps the vectors of
+    the first clustering, so the saved model's topic vectors (used by `find_topics`, topic
+    similarity, merging) would describe topics that no longer exist, one row too many or few.
     Rows follow BERTopic's order: sorted topic ids, the outlier topic first when present.
     """
     ids = sorted(set(np.asarray(topics, dtype=int).tolist()))

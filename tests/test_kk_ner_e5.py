@@ -398,23 +398,66 @@ def test_model_card_lists_an_averaged_history_row():
     assert "train --cache /tmp/kk_e5_cache\n" in card
     sources = [{"folder": "a", "seed": 1}, {"folder": "b", "seed": 2}]
     soup = m.model_card({**result, "soup_of": sources})
-    assert "Trained 2 times with these settings and seeds 1, 2" in soup
+    assert "Trained 2 times with these settings" in soup and "seeds 1, 2, then" in soup
     assert "soup /tmp/kk_ner_s0 /tmp/kk_ner_s1 --cache" in soup
 
 
 def test_soup_averages_saved_models_and_refuses_mismatches(e5, tmp_path):
-    folders = []
-    for seed in (7, 8):
-        tg = m.E5Tagger(e5, LABELS, m.E5NerConfig(trainable_layers=1, seed=seed, weights="fp16"))
-        m.save(tg, tmp_path / f"s{seed}")
-        folders.append(tmp_path / f"s{seed}")
+    layer = e5.model.encoder.layer[-1]
+    saved = {k: v.clone() for k, v in layer.state_dict().items()}
+    name, param = next((n, p) for n, p in layer.named_parameters() if p.dim() == 2)
+    folders, layers = [], []
+    try:
+        for seed in (7, 8):
+            cfg = m.E5NerConfig(trainable_layers=1, seed=seed, weights="fp16",
+                                no_adjacent=("ORGANISATION",))
+            tg = m.E5Tagger(e5, LABELS, cfg)
+            with torch.no_grad():  # trained layers differ between runs
+                param.add_(0.01 * seed)
+            m.save(tg, tmp_path / f"s{seed}")
+            folders.append(tmp_path / f"s{seed}")
+            layers.append(param.detach().clone())
+            layer.load_state_dict(saved)
+    finally:
+        layer.load_state_dict(saved)
     heads = [m.load(f).head[1].weight.detach().clone() for f in folders]
     assert not torch.allclose(heads[0], heads[1])
     mixed = m.soup(folders)
     assert torch.allclose(mixed.head[1].weight, (heads[0] + heads[1]) / 2, atol=1e-6)
+    got = dict(mixed.layers[-1].named_parameters())[name]
+    assert torch.allclose(got, (layers[0] + layers[1]) / 2, atol=2e-3)  # fp16 storage
+    assert not torch.allclose(got, layers[0], atol=2e-3)
+    assert mixed.config.no_adjacent == ()  # the average chooses its own joined types
     other = m.E5Tagger(e5, LABELS[:3], m.E5NerConfig(trainable_layers=1, weights="fp16"))
     m.save(other, tmp_path / "other")
     with pytest.raises(ValueError, match="other labels"):
         m.soup([folders[0], tmp_path / "other"])
+    prefixed = m.E5Tagger(e5, LABELS, m.E5NerConfig(trainable_layers=1, weights="fp16",
+                                                     prefix="query: "))
+    m.save(prefixed, tmp_path / "prefixed")
+    with pytest.raises(ValueError, match="prefix"):
+        m.soup([folders[0], tmp_path / "prefixed"])
     with pytest.raises(ValueError, match="at least two"):
         m.soup(folders[:1])
+
+
+@pytest.mark.parametrize("epochs, average_last", [(0, 0), (2, 3), (2, -1)])
+def test_train_rejects_impossible_epoch_settings(e5, epochs, average_last):
+    cfg = m.E5NerConfig(trainable_layers=1, epochs=epochs, average_last=average_last)
+    with pytest.raises(ValueError, match="average_last"):
+        m.train(e5, [[("Алматы", "B-GPE")]], [], cfg)
+
+
+def test_a_new_run_keeps_the_variants_list(e5, tmp_path, monkeypatch):
+    """`_save_and_score` replaces the model folder but keeps the list of variants tried."""
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "metrics.json").write_text(json.dumps({"variants": ["an earlier run: 0.9"]}))
+    tg = m.E5Tagger(e5, LABELS, m.E5NerConfig(trainable_layers=1, weights="fp16"))
+    sent = [("Алматы", "B-GPE"), ("қаласы", "O")]
+    monkeypatch.setattr(m, "_cache", lambda tagger, name, sents, splits, cache_dir: {
+        s: m.bottom_states(tagger, m._items(tagger.e5.tokenizer, [[w for w, _ in x] for x in sents],
+                                            "", 256), [s])[s] for s in splits})
+    result = m._save_and_score(tg, [], 1, [sent], [sent], None, out)
+    assert result["variants"] == ["an earlier run: 0.9"]
+    assert "an earlier run: 0.9" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
