@@ -484,18 +484,13 @@ def train(e5: Any, train_sents: list[Sentence], dev_sents: list[Sentence],
         log.info("kk_ner_e5: %s", row)
         f1 = row.get("dev_micro_f1", float(epoch))
         if first_averaged is not None and epoch >= first_averaged:
-            for k, v in _trained_state(tagger).items():
-                if not v.is_floating_point():  # integer buffers are not averaged
-                    average[k] = v
-                else:
-                    v = v.to(torch.float32)
-                    average[k] = average[k] + v if k in average else v
+            for k, v in _trained_state(tagger).items():  # a running sum (all float tensors)
+                average[k] = average[k] + v.float() if k in average else v.float()
         elif first_averaged is None and f1 > best[0]:
             best = (f1, _trained_state(tagger))
     if first_averaged is not None:
         n = config.epochs - first_averaged
-        _load_trained_state(tagger, {k: v / n if v.is_floating_point() else v
-                                     for k, v in average.items()})
+        _load_trained_state(tagger, {k: v / n for k, v in average.items()})
         if dev_sents:
             dev = score_tags(dev_sents, tagger.predict([[w for w, _ in s] for s in dev_sents],
                                                        bottom=bottom["dev"]))
