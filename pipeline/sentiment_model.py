@@ -598,7 +598,14 @@ def build_model(
     if backend == "transformer":
         from pipeline.sentiment_transformer import TransformerTarget, config_from_params
 
-        return TransformerTarget(config_from_params(transformer, seed), root)
+        config = config_from_params(transformer, seed)
+        lexicon = None
+        if config.kk_short_words > 0:
+            if lexicon_path is None:
+                raise ValueError("transformer.kk_short_words > 0 needs lexicon_path "
+                                 "(configs/sentiment_lexicon.yaml)")
+            lexicon = load_lexicon_config(lexicon_path)
+        return TransformerTarget(config, root, lexicon=lexicon)
     if backend == "embed_logreg":
         return EmbedLogReg(embedder, C, class_weight, window_words, seed, cache=cache)
     if backend == "lexicon":

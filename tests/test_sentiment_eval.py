@@ -75,3 +75,53 @@ def test_krnd_cross_validation_on_real_news() -> None:
     out = eval_sentiment.eval_krnd(SHARED, [eval_sentiment.Variant("embed_logreg")], params, ROOT)
     assert out["n"] > 400
     assert out["embed_logreg/tfidf"]["macro_f1"] > 0.55
+
+
+def _tiny_shared(folder: Path) -> Path:
+    """RuSentNE, KazSAnDRA and KRND files of a few rows each, in their published formats."""
+    import zipfile
+
+    ru = folder / "rusentne2023"
+    ru.mkdir(parents=True)
+    head = "sentence\tentity\tentity_tag\tentity_pos_start_rel\tentity_pos_end_rel\tlabel\n"
+    rows = ("Аким отлично справился.\tАким\tPROFESSION\t0\t4\t1\n"
+            "Аким провалил ремонт, позор.\tАким\tPROFESSION\t0\t4\t-1\n"
+            "Аким провёл совещание.\tАким\tPROFESSION\t0\t4\t0\n")
+    for name in ("train_data.csv", "validation_data_labeled.csv"):
+        (ru / name).write_text(head + rows * 2, encoding="utf-8")
+    kz = folder / "kazsandra"
+    kz.mkdir()
+    df = pd.DataFrame({"custom_id": ["a", "b", "c", "d"],
+                       "text": ["Өте жақсы", "Керемет қосымша", "Нашар", "Жаман, ұят"],
+                       "text_cleaned": "x", "label": ["1", "1", "0", "0"],
+                       "domain": "appstore"})
+    with zipfile.ZipFile(kz / "05_pc_test.zip", "w") as zf:
+        zf.writestr("05_pc_test.csv", df.to_csv(index=False))
+    (folder / "krnd_kaggle_ru_news_sample").mkdir()
+    pd.DataFrame({"text": ["Хорошо."] * 5 + ["Плохо."] * 5, "id": range(10),
+                  "sentiment": ["positive"] * 5 + ["negative"] * 5}).to_csv(
+        folder / "krnd_kaggle_ru_news_sample" / "example.csv", index=False)
+    return folder
+
+
+def test_a_saved_model_is_scored_as_it_is(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`--model DIR` scores the saved model on RuSentNE validation and KazSAnDRA without
+    training it, and says why KRND is skipped; no other back-end runs unless asked."""
+    import json
+
+    from pipeline.sentiment_model import build_model
+
+    shared = _tiny_shared(tmp_path / "shared")
+    saved = tmp_path / "lexicon_model"
+    build_model("lexicon", lexicon_path=ROOT / "configs" / "sentiment_lexicon.yaml").save(saved)
+    args = _args(tmp_path, shared=shared, model=saved)
+    args.json, args.root = True, str(ROOT)
+    assert eval_sentiment.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    name = f"saved:{saved}"
+    assert set(out["rusentne"]) - {"n_train", "n_test"} == {name}
+    assert out["rusentne"][name]["fit_seconds"] >= 0
+    assert out["kazsandra_pc"][name]["polarity_macro_f1"] == 1.0  # the lexicon knows these
+    assert "skipped" in out["krnd_5fold"][name]
+    assert eval_sentiment.main(_args(tmp_path, shared=shared, model=tmp_path / "none")) == 2

