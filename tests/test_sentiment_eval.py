@@ -125,3 +125,20 @@ def test_a_saved_model_is_scored_as_it_is(tmp_path: Path,
     assert out["kazsandra_pc"][name]["polarity_macro_f1"] == 1.0  # the lexicon knows these
     assert "skipped" in out["krnd_5fold"][name]
     assert eval_sentiment.main(_args(tmp_path, shared=shared, model=tmp_path / "none")) == 2
+
+
+def test_krnd_repeats_report_the_spread_over_splits(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    shared = _tiny_shared(tmp_path / "shared")
+    args = _args(tmp_path, shared=shared, steps="krnd", backends="lexicon", krnd_repeats=3)
+    args.json, args.root = True, str(ROOT)
+    assert eval_sentiment.main(args) == 0
+    res = json.loads(capsys.readouterr().out)["krnd_5fold"]
+    assert res["repeats"] == 3
+    spread = res["lexicon"]["macro_f1_over_splits"]
+    assert spread["min"] <= spread["mean"] <= spread["max"]
+    assert res["lexicon"]["macro_f1"] >= spread["min"]  # the first split's figure is one of them
+    assert eval_sentiment.main(_args(tmp_path, shared=shared, steps="krnd",
+                                     krnd_repeats=0)) == 2
