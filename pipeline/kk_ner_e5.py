@@ -17,7 +17,7 @@ KazNERD classes under their own names.
 
 Run: `python -m pipeline.kk_ner_e5 train [--trainable-layers N --seed S ...]`,
 `python -m pipeline.kk_ner_e5 soup FOLDER FOLDER ...` (average runs of other seeds; the shipped
-model is three) and `python -m pipeline.kk_ner_e5 evaluate` (all need
+model averages five) and `python -m pipeline.kk_ner_e5 evaluate` (all need
 `../shared/datasets/kaznerd/`).
 """
 

@@ -41,6 +41,11 @@ from pipeline.train_sentiment import LEXICON_FILE, examples_of, read_training_la
 log = logging.getLogger(__name__)
 
 
+def _project_lexicon(root: Path) -> dict[str, object]:
+    """The project's lexicon config, qaznltk's words included, as a model carries it."""
+    return self_contained_lexicon(load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE))
+
+
 def set_short_words(model_dir: Path, root: Path, words: int) -> dict[str, object]:
     """Set `kk_short_words` of a saved transformer model and save the project's lexicon beside
     it, touching nothing else. The model must load before; if it does not load after, its
@@ -51,7 +56,7 @@ def set_short_words(model_dir: Path, root: Path, words: int) -> dict[str, object
     if getattr(model, "backend", "") != "transformer":
         raise ValueError(f"{model_dir}: не transformer-модель; правило коротких казахских "
                          f"текстов только для неё")
-    lexicon = self_contained_lexicon(load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE))
+    lexicon = _project_lexicon(root)
     header_path, lexicon_path = model_dir / MODEL_FILE, model_dir / KK_LEXICON_FILE
     old_header = header_path.read_bytes()
     old_lexicon = lexicon_path.read_bytes() if lexicon_path.is_file() else None
@@ -86,8 +91,7 @@ def add_head(model_dir: Path, root: Path, weight: float, c: float,
         if short_words < 0:
             raise ValueError(f"--short-words: нужно число >= 0, получено {short_words}")
         model.config.kk_short_words = short_words
-        model.set_kk_lexicon(self_contained_lexicon(
-            load_lexicon_config(root / CONFIG_DIR / LEXICON_FILE)))
+        model.set_kk_lexicon(_project_lexicon(root))
     df, bad = read_training_labels(Paths(root).labeled,
                                    params.train_sentiment.extra_label_dirs, root)
     if bad:

@@ -486,24 +486,22 @@ def _qaznltk_words() -> dict[str, int]:
 
 
 def self_contained_lexicon(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a lexicon config with qaznltk's word lists written into its own `kk` lists
+    """A copy of a lexicon config with qaznltk's words written into its own `kk` lists
     (`use_qaznltk_lists` off), so that a model carrying it scores the same whichever qaznltk is
-    installed. `Lexicon.from_config` builds the same entries from either form: the project's own
-    words win, qaznltk words of 6+ letters are Kazakh stems, shorter ones exact words."""
+    installed. The added entries are what `Lexicon.from_config` itself adds for qaznltk (the
+    difference between the lexicon built with and without it), so its rules apply unchanged."""
     out = copy.deepcopy(cfg)
-    scoring = out.setdefault("scoring", {}) or {}
+    scoring = dict(out.get("scoring") or {})
     if not scoring.get("use_qaznltk_lists"):
         return out
-    own = Lexicon.from_config({**out, "scoring": {**scoring, "use_qaznltk_lists": False}})
-    stems = {stem for stem, _, _ in own.stems}
-    for word, sign in sorted(_qaznltk_words().items()):
-        entry = f"{word}*" if len(word) >= 6 else word
-        if (word in stems) if entry.endswith("*") else (word in own.exact):
-            continue
+    out["scoring"] = {**scoring, "use_qaznltk_lists": False}
+    own, full = Lexicon.from_config(out), Lexicon.from_config(cfg)
+    own_stems = {stem for stem, _, _ in own.stems}
+    added = [(w, sign) for w, sign in full.exact.items() if w not in own.exact]
+    added += [(f"{stem}*", sign) for stem, sign, _ in full.stems if stem not in own_stems]
+    for entry, sign in sorted(added):
         side = out.setdefault("positive" if sign > 0 else "negative", {})
         side.setdefault("kk", []).append(entry)
-    scoring["use_qaznltk_lists"] = False
-    out["scoring"] = scoring
     return out
 
 

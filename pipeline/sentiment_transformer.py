@@ -97,7 +97,12 @@ def load_encoder(source: str, root: Path | None = None) -> tuple[Any, Any]:
         )
     from transformers import AutoModel, AutoTokenizer
 
-    model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+    if not any(path.glob("*.safetensors")):  # pickled *.bin weights could run code on load
+        raise FileNotFoundError(
+            f"{path}: нет весов в формате safetensors; pickle-файлы (*.bin) не загружаются. "
+            f"Пересохраните модель: model.save_pretrained(папка, safe_serialization=True)")
+    model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False,
+                                      use_safetensors=True)
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{path}: a fast tokenizer (tokenizer.json) is needed for offsets")

@@ -128,6 +128,14 @@ def test_missing_folder_says_what_to_do(tmp_path: Path) -> None:
         load_encoder(str(tmp_path / "absent"))
 
 
+def test_pickled_weights_are_not_loaded(tmp_path: Path) -> None:
+    """A local folder with only *.bin (pickle) weights is refused before anything is read."""
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(FileNotFoundError, match="safetensors"):
+        load_encoder(str(tmp_path))
+
+
 def test_unknown_params_are_named() -> None:
     with pytest.raises(ValueError, match="epoch"):
         config_from_params({"epoch": 3}, seed=0)
